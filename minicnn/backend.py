@@ -1,0 +1,109 @@
+"""The one module that knows whether arrays live in NumPy (CPU) or CuPy (GPU).
+
+Every other module is written once against an array module ``xp`` that it gets
+from here, so the same layer code runs on both devices:
+
+    xp = get_array_module(x)        # numpy or cupy, from the array itself
+    y = xp.maximum(x, 0)
+
+The current device decides where *new* arrays (weights, dropout masks, input
+batches) are created. It is chosen, in order of precedence, by
+``set_device("cpu" | "gpu")``, the environment variable ``MINICNN_DEVICE``,
+and otherwise: the GPU when CuPy imports and sees a CUDA device, else the CPU.
+
+No other module imports cupy.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+_VALID_DEVICES = ("cpu", "gpu")
+_cupy = None            # the cupy module once imported successfully
+_cupy_checked = False   # whether we already tried
+_device: str | None = None
+
+
+def _load_cupy():
+    """Import CuPy once; return it when a CUDA device is usable, else None."""
+    global _cupy, _cupy_checked
+    if not _cupy_checked:
+        _cupy_checked = True
+        try:
+            import cupy  # noqa: PLC0415  (the only cupy import in minicnn)
+
+            if cupy.cuda.runtime.getDeviceCount() > 0:
+                _cupy = cupy
+        except Exception:  # ImportError, CUDA driver errors, no device...
+            _cupy = None
+    return _cupy
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    return _load_cupy() is not None
+
+
+def set_device(name: str) -> None:
+    """Choose where new arrays are created: ``"cpu"`` or ``"gpu"``."""
+    global _device
+    name = str(name).lower()
+    if name not in _VALID_DEVICES:
+        raise ValueError(f"unknown device {name!r}: expected one of {_VALID_DEVICES}")
+    if name == "gpu" and not gpu_available():
+        raise RuntimeError(
+            "device 'gpu' requested but CuPy is not installed or sees no CUDA device; "
+            "install the GPU extra (pip install 'minicnn[gpu]') or use set_device('cpu')"
+        )
+    _device = name
+
+
+def device() -> str:
+    """The current device, ``"cpu"`` or ``"gpu"``."""
+    global _device
+    if _device is None:
+        requested = os.environ.get("MINICNN_DEVICE", "").strip().lower()
+        if requested:
+            set_device(requested)
+        else:
+            _device = "gpu" if gpu_available() else "cpu"
+    return _device
+
+
+def xp():
+    """The array module of the current device (numpy or cupy)."""
+    return _load_cupy() if device() == "gpu" else np
+
+
+def get_array_module(x):
+    """numpy or cupy, whichever owns the array ``x``."""
+    cupy = _cupy  # never import cupy just to look at a NumPy array
+    if cupy is not None and isinstance(x, cupy.ndarray):
+        return cupy
+    return np
+
+
+def is_gpu_array(x) -> bool:
+    return get_array_module(x) is not np
+
+
+def to_device(x, dtype=None):
+    """Copy ``x`` (array-like) to the current device, optionally casting it."""
+    module = xp()
+    if module is np:
+        x = to_numpy(x)
+        return np.asarray(x, dtype=dtype)
+    return module.asarray(x, dtype=dtype)
+
+
+def to_numpy(x):
+    """A NumPy array with the contents of ``x`` (a no-op for NumPy input)."""
+    if is_gpu_array(x):
+        return x.get()
+    return np.asarray(x)
+
+
+def to_scalar(x) -> float:
+    """A Python float from a 0-d array on either device (one device-to-host copy)."""
+    return float(to_numpy(x))

@@ -1,0 +1,205 @@
+"""Callbacks: code that ``fit`` calls at the start and end of epochs and batches.
+
+The hooks and their ``logs`` dicts follow Keras: ``on_epoch_end(epoch, logs)``
+receives ``{"loss": ..., "accuracy": ..., "val_loss": ..., "val_accuracy": ...}``.
+A callback stops training by setting ``self.model.stop_training = True``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+
+
+class Callback:
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_batch_end(self, batch, logs=None): ...
+
+
+class History(Callback):
+    """Records the logs of every epoch: ``history.history["val_loss"][epoch]``.
+
+    ``fit`` returns one. ``save(path)`` writes it as JSON (``.json``) or CSV
+    (``.csv``); ``History.load(path)`` reads the JSON back.
+    """
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_train_begin(self, logs=None):
+        # Keep earlier epochs when fit is called again on the same model.
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def save(self, path):
+        from .io_utils import atomic_write_text
+
+        path = os.fspath(path)
+        if path.endswith(".csv"):
+            keys = list(self.history)
+            rows = [",".join(["epoch", *keys])]
+            for i, epoch in enumerate(self.epoch):
+                rows.append(",".join([str(epoch + 1), *(repr(self.history[k][i]) for k in keys)]))
+            atomic_write_text(path, "\n".join(rows) + "\n")
+        else:
+            atomic_write_text(path, json.dumps(
+                {"epoch": [e + 1 for e in self.epoch], "history": self.history}, indent=2))
+
+    @classmethod
+    def load(cls, path):
+        path = os.fspath(path)
+        history = cls()
+        if path.endswith(".csv"):
+            with open(path, newline="") as f:
+                for row in csv.DictReader(f):
+                    history.epoch.append(int(row.pop("epoch")) - 1)
+                    for key, value in row.items():
+                        history.history.setdefault(key, []).append(float(value))
+            return history
+        with open(path) as f:
+            data = json.load(f)
+        history.history = {k: [float(v) for v in vs] for k, vs in data["history"].items()}
+        history.epoch = [e - 1 for e in data.get("epoch", range(1, 1 + len(
+            next(iter(history.history.values()), []))))]
+        return history
+
+
+def _improvement_test(mode, monitor, min_delta):
+    """(is_better(current, best), initial best) for a monitored quantity."""
+    if mode == "auto":
+        mode = "max" if "acc" in monitor else "min"
+    if mode == "min":
+        return (lambda current, best: current < best - min_delta), math.inf
+    if mode == "max":
+        return (lambda current, best: current > best + min_delta), -math.inf
+    raise ValueError(f"unknown mode {mode!r}: expected 'auto', 'min' or 'max'")
+
+
+def _monitored(logs, monitor, who):
+    if monitor not in (logs or {}):
+        raise KeyError(f"{who}: monitored quantity {monitor!r} is not in the logs; available: "
+                       f"{sorted(logs or {})} (val_* needs validation_data)")
+    return float(logs[monitor])
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights`` the model gets back the weights of its best
+    epoch when training stops.
+    """
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
+                 restore_best_weights=False, verbose=0):
+        self.monitor = monitor
+        self.min_delta = abs(float(min_delta))
+        self.patience = int(patience)
+        self.restore_best_weights = restore_best_weights
+        self.verbose = verbose
+        self._is_better, self._initial_best = _improvement_test(mode, monitor, self.min_delta)
+
+    def on_train_begin(self, logs=None):
+        self.wait = 0
+        self.best = self._initial_best
+        self.best_epoch = None
+        self.best_weights = None
+        self.stopped_epoch = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = _monitored(logs, self.monitor, "EarlyStopping")
+        if self._is_better(current, self.best):
+            self.best, self.best_epoch, self.wait = current, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch is None:
+            return
+        if self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping ({self.monitor} best "
+                  f"{self.best:.4f} at epoch {self.best_epoch + 1})", file=sys.stderr)
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model after each epoch (or only when ``monitor`` improved).
+
+    ``path`` may contain ``{epoch}`` and log keys, e.g. ``"model.{epoch:02d}.h5"``.
+    """
+
+    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.verbose = verbose
+        self._is_better, self.best = _improvement_test(mode, monitor, 0.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self.path.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            current = _monitored(logs, self.monitor, "ModelCheckpoint")
+            if not self._is_better(current, self.best):
+                return
+            self.best = current
+        self.model.save(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved model to {path}", file=sys.stderr)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch with running loss, accuracy and images per second."""
+
+    def __init__(self, steps, epochs, verbose=1):
+        self.steps, self.epochs, self.verbose = steps, epochs, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from tqdm.auto import tqdm
+
+        self._start = time.perf_counter()
+        self._images = 0
+        self._bar = None
+        if self.verbose == 1:
+            self._bar = tqdm(total=self.steps, desc=f"Epoch {epoch + 1}/{self.epochs}",
+                             unit="batch", leave=True, dynamic_ncols=True, file=sys.stderr)
+
+    def on_batch_end(self, batch, logs=None):
+        self._images += logs.get("size", 0)
+        if self._bar is not None:
+            rate = self._images / max(time.perf_counter() - self._start, 1e-9)
+            self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()
+                                   if k in ("loss", "accuracy")} | {"img/s": f"{rate:.0f}"},
+                                  refresh=False)
+            self._bar.update(1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        summary = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
+        if self._bar is not None:
+            self._bar.set_postfix_str(summary, refresh=True)
+            self._bar.close()
+        elif self.verbose == 2:
+            print(f"Epoch {epoch + 1}/{self.epochs} - {seconds:.1f}s - {summary}",
+                  file=sys.stderr)

@@ -1,0 +1,411 @@
+"""Layers. Each keeps its forward and backward pass side by side.
+
+Every layer has
+
+* ``forward(x, training=False) -> y``: computes the output and remembers what
+  the backward pass will need;
+* ``backward(grad_y) -> grad_x``: given dLoss/dy, stores dLoss/dparam in
+  ``self.grads`` (same keys as ``self.params``) and returns dLoss/dx;
+* ``params`` / ``grads``: ordered dicts of arrays, in Keras's weight order
+  (kernel, then bias), so that ``get_weights`` lines up with Keras one-to-one.
+
+Shapes are channels-last as in Keras: images (N, H, W, C), conv kernels
+(KH, KW, C_in, C_out), dense kernels (in, out). Shapes written without the
+batch axis (``input_shape``, ``output_shape``) are those of one sample.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from . import activations, initializers
+from .backend import get_array_module, to_device, to_numpy
+from .ops import conv2d_backward, conv2d_forward, maxpool2d_backward, maxpool2d_forward
+from .ops.conv import conv_geometry
+from .ops.padding import check_padding
+from .random import new_generator, new_seed
+
+_name_counts: dict[str, int] = defaultdict(int)
+
+
+def unique_name(prefix: str) -> str:
+    """Keras-style default names: conv2d, conv2d_1, conv2d_2, ..."""
+    count = _name_counts[prefix]
+    _name_counts[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def clear_session() -> None:
+    """Restart default layer names from ``conv2d``, ``dense``... (as Keras's does)."""
+    _name_counts.clear()
+
+
+def _pair(value, what):
+    if isinstance(value, (int, np.integer)):
+        value = (int(value), int(value))
+    value = tuple(int(v) for v in value)
+    if len(value) != 2 or min(value) < 1:
+        raise ValueError(f"{what} must be a positive int or a pair of them, got {value!r}")
+    return value
+
+
+class Layer:
+    """Base class: naming, building on the first input, shape checks, weights."""
+
+    default_name = "layer"
+    expected_rank: int | None = None   # rank of one sample, e.g. 3 for (H, W, C)
+
+    def __init__(self, name=None, input_shape=None, trainable=True):
+        self.name = name or unique_name(self.default_name)
+        self.trainable = trainable
+        self.params: dict = {}
+        self.grads: dict = {}
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.output_shape = None
+        self.built = False
+
+    # -- building ---------------------------------------------------------
+    def build(self, input_shape):
+        """Create parameters for one sample of shape ``input_shape`` (no batch axis)."""
+        input_shape = tuple(int(d) for d in input_shape)
+        if self.expected_rank is not None and len(input_shape) != self.expected_rank:
+            raise ValueError(
+                f"layer {self.name!r} ({type(self).__name__}) expects inputs of rank "
+                f"{self.expected_rank + 1} (batch, {self._shape_words()}), got a sample "
+                f"shape {input_shape} (rank {len(input_shape) + 1} with the batch)")
+        self.input_shape = input_shape
+        self.output_shape = self.compute_output_shape(input_shape)
+        self._create_params(input_shape)
+        self.built = True
+
+    def _shape_words(self):
+        return {3: "height, width, channels", 1: "features"}.get(self.expected_rank, "...")
+
+    def _create_params(self, input_shape):
+        pass
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def _accept(self, x):
+        """Build on first use, then check that ``x`` has the shape this layer was built for."""
+        if not self.built:
+            self.build(x.shape[1:] if self.input_shape is None else self.input_shape)
+        if x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"layer {self.name!r} ({type(self).__name__}) expects input shape "
+                f"(batch, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
+        return x
+
+    def _add_param(self, key, value):
+        self.params[key] = to_device(value, dtype=np.float32)
+
+    # -- weights ----------------------------------------------------------
+    def count_params(self) -> int:
+        return sum(int(np.prod(p.shape)) for p in self.params.values())
+
+    def get_weights(self):
+        return [to_numpy(p).copy() for p in self.params.values()]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        if len(weights) != len(self.params):
+            raise ValueError(f"layer {self.name!r} has {len(self.params)} weights "
+                             f"({', '.join(self.params)}), got {len(weights)}")
+        for (key, current), new in zip(self.params.items(), weights):
+            if tuple(np.shape(new)) != tuple(current.shape):
+                raise ValueError(f"layer {self.name!r}: weight {key!r} has shape "
+                                 f"{tuple(current.shape)}, got {tuple(np.shape(new))}")
+            self.params[key] = to_device(new, dtype=np.float32)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable,
+                "input_shape": list(self.input_shape) if self.input_shape else None}
+
+    def __call__(self, x, training=False):
+        return self.forward(x, training=training)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class Conv2D(Layer):
+    """2-D cross-correlation (what Keras calls convolution), by im2col + one matmul.
+
+    x (N, H, W, C) -> y (N, OH, OW, filters); kernel (KH, KW, C, filters).
+
+    im2col turns the batch into a (N*OH*OW, KH*KW*C) matrix, which can be large
+    (VGG16's first layers at batch 32: over a gigabyte), so the batch is
+    processed in chunks of at most ``im2col_budget_bytes``. The forward pass of
+    a training step keeps that matrix for the backward pass when it fits;
+    otherwise the backward pass rebuilds it chunk by chunk.
+    """
+
+    default_name = "conv2d"
+    expected_rank = 3
+    im2col_budget_bytes = 256 * 2**20
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(filters) < 1:
+            raise ValueError(f"Conv2D filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        self.padding = check_padding(padding)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.seed = seed
+
+    def compute_output_shape(self, input_shape):
+        out_h, out_w, _, _ = conv_geometry((1, *input_shape), self.kernel_size, self.strides,
+                                           self.padding)
+        if out_h < 1 or out_w < 1:
+            raise ValueError(f"layer {self.name!r}: input {input_shape} is smaller than the "
+                             f"kernel {self.kernel_size} with padding {self.padding!r}")
+        return (out_h, out_w, self.filters)
+
+    def _create_params(self, input_shape):
+        shape = (*self.kernel_size, input_shape[-1], self.filters)
+        init = initializers.get(self.kernel_initializer)
+        self._add_param("kernel", init(shape, new_generator(self.seed)))
+        if self.use_bias:
+            self._add_param("bias", np.zeros(self.filters, dtype=np.float32))
+
+    def _images_per_chunk(self, x):
+        out_h, out_w, _ = self.output_shape
+        kh, kw = self.kernel_size
+        bytes_per_image = out_h * out_w * kh * kw * x.shape[-1] * x.dtype.itemsize
+        return max(1, self.im2col_budget_bytes // max(bytes_per_image, 1))
+
+    def forward(self, x, training=False):
+        x = self._accept(x)
+        xp = get_array_module(x)
+        kernel, bias = self.params["kernel"], self.params.get("bias")
+        chunk = self._images_per_chunk(x)
+        if x.shape[0] <= chunk:
+            z, cols = conv2d_forward(x, kernel, bias, self.strides, self.padding)
+            self._cols = cols if training else None
+        else:
+            z = xp.empty((x.shape[0], *self.output_shape), dtype=x.dtype)
+            for start in range(0, x.shape[0], chunk):
+                z[start:start + chunk], _ = conv2d_forward(x[start:start + chunk], kernel, bias,
+                                                           self.strides, self.padding)
+            self._cols = None
+        self._x = x
+        self._y = self.activation.forward(z)
+        return self._y
+
+    def backward(self, grad_y):
+        xp = get_array_module(grad_y)
+        grad_z = self.activation.backward(grad_y, self._y)
+        kernel = self.params["kernel"]
+        x = self._x
+        chunk = x.shape[0] if self._cols is not None else self._images_per_chunk(x)
+        grad_x = xp.empty(x.shape, dtype=x.dtype)
+        grad_kernel = xp.zeros(kernel.shape, dtype=kernel.dtype)
+        grad_bias = xp.zeros(self.filters, dtype=kernel.dtype)
+        for start in range(0, x.shape[0], chunk):
+            part = x[start:start + chunk]
+            cols = self._cols
+            if cols is None:
+                _, cols = conv2d_forward(part, kernel, None, self.strides, self.padding)
+            gx, gk, gb = conv2d_backward(grad_z[start:start + chunk], cols, part.shape, kernel,
+                                         self.strides, self.padding)
+            grad_x[start:start + chunk] = gx
+            grad_kernel += gk
+            grad_bias += gb
+        if self.trainable:
+            self.grads["kernel"] = grad_kernel
+            if self.use_bias:
+                self.grads["bias"] = grad_bias
+        self._cols = None   # free the big matrix as soon as it has served
+        return grad_x
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "activation": self.activation.name,
+                "use_bias": self.use_bias}
+
+
+class MaxPooling2D(Layer):
+    """Maximum over each (pool_h, pool_w) window. x (N, H, W, C) -> (N, OH, OW, C).
+
+    The backward pass sends each gradient to the position that held its
+    window's maximum; every other position gets zero.
+    """
+
+    default_name = "max_pooling2d"
+    expected_rank = 3
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = _pair(strides, "strides") if strides is not None else self.pool_size
+        self.padding = check_padding(padding)
+
+    def compute_output_shape(self, input_shape):
+        out_h, out_w, _, _ = conv_geometry((1, *input_shape), self.pool_size, self.strides,
+                                           self.padding)
+        if out_h < 1 or out_w < 1:
+            raise ValueError(f"layer {self.name!r}: input {input_shape} is smaller than the "
+                             f"pool {self.pool_size}")
+        return (out_h, out_w, input_shape[-1])
+
+    def forward(self, x, training=False):
+        x = self._accept(x)
+        y, self._argmax = maxpool2d_forward(x, self.pool_size, self.strides, self.padding)
+        self._x_shape = x.shape
+        return y
+
+    def backward(self, grad_y):
+        return maxpool2d_backward(grad_y, self._argmax, self._x_shape, self.pool_size,
+                                  self.strides, self.padding)
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding}
+
+
+class Dense(Layer):
+    """Fully connected: y = activation(x @ kernel + bias). x (N, in) -> (N, units)."""
+
+    default_name = "dense"
+    expected_rank = 1
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(units) < 1:
+            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = kernel_initializer
+        self.seed = seed
+
+    def compute_output_shape(self, input_shape):
+        return (self.units,)
+
+    def _create_params(self, input_shape):
+        init = initializers.get(self.kernel_initializer)
+        self._add_param("kernel", init((input_shape[0], self.units), new_generator(self.seed)))
+        if self.use_bias:
+            self._add_param("bias", np.zeros(self.units, dtype=np.float32))
+
+    def forward(self, x, training=False):
+        x = self._accept(x)
+        self._x = x
+        z = x @ self.params["kernel"]
+        if self.use_bias:
+            z += self.params["bias"]
+        self._y = self.activation.forward(z)
+        return self._y
+
+    def backward(self, grad_y):
+        grad_z = self.activation.backward(grad_y, self._y)
+        if self.trainable:
+            self.grads["kernel"] = self._x.T @ grad_z
+            if self.use_bias:
+                self.grads["bias"] = grad_z.sum(axis=0)
+        return grad_z @ self.params["kernel"].T
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": self.activation.name, "use_bias": self.use_bias}
+
+
+class Flatten(Layer):
+    """(N, H, W, C) -> (N, H*W*C), in channels-last order (as Keras flattens)."""
+
+    default_name = "flatten"
+
+    def compute_output_shape(self, input_shape):
+        return (math.prod(input_shape),)
+
+    def forward(self, x, training=False):
+        x = self._accept(x)
+        self._x_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_y):
+        return grad_y.reshape(self._x_shape)
+
+
+class Dropout(Layer):
+    """Inverted dropout: while training, zero each value with probability ``rate``
+    and scale the survivors by 1 / (1 - rate), so that nothing changes at test time."""
+
+    default_name = "dropout"
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.seed = seed
+        self._rng = None
+
+    def _generator(self, xp):
+        if self._rng is None:
+            seed = new_seed(self.seed)
+            self._rng = (np.random.default_rng(seed) if xp is np
+                         else xp.random.default_rng(seed))
+        return self._rng
+
+    def forward(self, x, training=False):
+        x = self._accept(x)
+        if not training or self.rate == 0.0:
+            self._mask = None
+            return x
+        xp = get_array_module(x)
+        keep = self._generator(xp).random(x.shape, dtype=np.float32) >= self.rate
+        self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))
+        return x * self._mask
+
+    def backward(self, grad_y):
+        return grad_y if self._mask is None else grad_y * self._mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+
+
+class Activation(Layer):
+    """An activation on its own: ``Activation("relu" | "sigmoid" | "softmax" | ...)``."""
+
+    default_name = "activation"
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def forward(self, x, training=False):
+        x = self._accept(x)
+        self._y = self.activation.forward(x)
+        return self._y
+
+    def backward(self, grad_y):
+        return self.activation.backward(grad_y, self._y)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation.name}
+
+
+LAYERS = {cls.__name__: cls for cls in (Conv2D, MaxPooling2D, Dense, Flatten, Dropout,
+                                        Activation)}
+
+
+def from_config(class_name: str, config: dict) -> Layer:
+    """Rebuild a layer from ``get_config()`` (used by ``load_model``)."""
+    if class_name not in LAYERS:
+        raise ValueError(f"unknown layer class {class_name!r}: expected one of {sorted(LAYERS)}")
+    return LAYERS[class_name](**config)
+
+
+__all__ = ["Activation", "Conv2D", "Dense", "Dropout", "Flatten", "Layer", "MaxPooling2D",
+           "clear_session", "from_config"]

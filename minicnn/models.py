@@ -1,0 +1,431 @@
+"""``Sequential``: a stack of layers, and the training loop around it.
+
+One training step, the heart of the library (``Sequential.train_on_batch``):
+
+    y_pred = forward through every layer          (layers.py)
+    loss   = loss(y_true, y_pred)                 (losses.py)
+    grad   = loss.gradient(y_true, y_pred)
+    for layer in reversed(layers):                (each layer's backward)
+        grad = layer.backward(grad)               (stores layer.grads)
+    optimizer.apply(layers)                       (optimizers.py)
+
+``fit`` repeats it over batches and epochs and calls the callbacks.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from . import layers as layers_module
+from . import losses as losses_module
+from . import optimizers as optimizers_module
+from .backend import device, to_device, to_numpy, to_scalar
+from .callbacks import Callback, History, ProgressBar
+from .io_utils import atomic_path
+from .random import new_generator
+
+FORMAT_VERSION = 1
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite; ``.history`` holds the epochs before it."""
+
+    def __init__(self, message, history=None):
+        super().__init__(message)
+        self.history = history
+
+
+class Sequential:
+    """Layers applied one after the other.
+
+    >>> model = Sequential([Conv2D(8, 3, activation="relu", input_shape=(28, 28, 1)),
+    ...                     MaxPooling2D(), Flatten(), Dense(10, activation="softmax")])
+    >>> model.compile(SGD(0.01, momentum=0.9), "categorical_crossentropy", ["accuracy"])
+    >>> history = model.fit(x, y, batch_size=32, epochs=5, validation_data=(xv, yv))
+    """
+
+    def __init__(self, layers=None, name="sequential"):
+        self.name = name
+        self.layers: list = []
+        self.optimizer = None
+        self.loss = None
+        self.metrics: list[str] = []
+        self.stop_training = False
+        self.history = History()
+        self._shuffle_rng = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- building -----------------------------------------------------------
+    def add(self, layer):
+        if not isinstance(layer, layers_module.Layer):
+            raise TypeError(f"Sequential.add expects a Layer, got {layer!r}")
+        if any(existing.name == layer.name for existing in self.layers):
+            raise ValueError(f"a layer named {layer.name!r} is already in the model; "
+                             "layer names must be unique")
+        self.layers.append(layer)
+        if len(self.layers) == 1 and layer.input_shape is not None:
+            self.build(layer.input_shape)
+        elif len(self.layers) > 1 and self.layers[-2].built:
+            layer.build(self.layers[-2].output_shape)
+
+    @property
+    def built(self) -> bool:
+        return bool(self.layers) and all(layer.built for layer in self.layers)
+
+    @property
+    def input_shape(self):
+        return self.layers[0].input_shape if self.layers else None
+
+    @property
+    def output_shape(self):
+        return self.layers[-1].output_shape if self.built else None
+
+    def build(self, input_shape):
+        """Build every layer for samples of shape ``input_shape`` (no batch axis)."""
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.output_shape
+
+    def _ensure_built(self, x):
+        if not self.built:
+            self.build(x.shape[1:] if self.layers[0].input_shape is None
+                       else self.layers[0].input_shape)
+
+    # -- forward and backward ---------------------------------------------------
+    def forward(self, x, training=False):
+        """Output of the whole stack for a batch already on the device."""
+        self._ensure_built(x)
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def backward(self, grad):
+        """Backpropagate dLoss/d(output) through every layer; returns dLoss/d(input)."""
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    __call__ = forward
+
+    # -- training -------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='binary_crossentropy'; "
+                             f"expected one of {sorted(losses_module.LOSSES)}")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = losses_module.get(loss)
+        metrics = list(metrics or [])
+        for metric in metrics:
+            if metric not in ("accuracy", "acc"):
+                raise ValueError(f"unknown metric {metric!r}: expected 'accuracy'")
+        self.metrics = ["accuracy" for _ in metrics[:1]]
+
+    def _require_compiled(self, what):
+        if self.loss is None or self.optimizer is None:
+            raise RuntimeError(f"{what} called before compile: call "
+                               "model.compile(optimizer, loss, metrics=['accuracy']) first")
+
+    def _to_batch(self, x, y=None):
+        x = to_device(x, dtype=np.float32)
+        self._ensure_built(x)
+        if y is not None:
+            y = to_device(y, dtype=np.float32)
+            if y.ndim == 1 and self.output_shape == (1,):
+                y = y.reshape(-1, 1)
+            if tuple(y.shape[1:]) != tuple(self.output_shape) or y.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"labels of shape {tuple(y.shape)} do not match the model's output "
+                    f"(batch, {', '.join(map(str, self.output_shape))}) for {x.shape[0]} "
+                    "inputs" + (" (one-hot encode class indices, e.g. with "
+                                "minicnn.utils.to_categorical)"
+                                if y.ndim == 1 and self.output_shape[-1] > 1 else ""))
+        return x, y
+
+    def _batch_logs(self, y, y_pred, loss_value):
+        logs = {"loss": loss_value}
+        if self.metrics:
+            logs["accuracy"] = to_scalar(self.loss.accuracy(y, y_pred))
+        return logs
+
+    def train_on_batch(self, x, y):
+        """One step of gradient descent; returns ``{"loss": ..., "accuracy": ...}``."""
+        self._require_compiled("train_on_batch")
+        x, y = self._to_batch(x, y)
+        y_pred = self.forward(x, training=True)
+        loss_value = to_scalar(self.loss(y, y_pred))
+        if not math.isfinite(loss_value):
+            return {"loss": loss_value}   # fit reports it; weights stay as they were
+        self.backward(self.loss.gradient(y, y_pred))
+        self.optimizer.apply(self.layers)
+        return self._batch_logs(y, y_pred, loss_value)
+
+    def test_on_batch(self, x, y):
+        self._require_compiled("test_on_batch")
+        x, y = self._to_batch(x, y)
+        y_pred = self.forward(x, training=False)
+        return self._batch_logs(y, y_pred, to_scalar(self.loss(y, y_pred)))
+
+    def fit(self, x, y=None, batch_size=32, epochs=1, validation_data=None, shuffle=True,
+            callbacks=None, verbose=1, steps_per_epoch=None, validation_steps=None,
+            initial_epoch=0):
+        """Train for ``epochs`` epochs. Returns the :class:`History`.
+
+        ``x`` is either an array of inputs with labels ``y``, or an iterable of
+        ``(x_batch, y_batch)`` pairs (a generator, a DirectoryIterator...), of
+        which ``steps_per_epoch`` batches make an epoch (default: ``len(x)``).
+        ``validation_data`` is ``(x_val, y_val)`` or such an iterable.
+        """
+        self._require_compiled("fit")
+        batches, steps = self._batch_source(x, y, batch_size, shuffle, steps_per_epoch, "fit")
+        history = self.history
+        progress = ProgressBar(steps, epochs, verbose)
+        all_callbacks = [history, progress, *(callbacks or [])]
+        for callback in all_callbacks:
+            if not isinstance(callback, Callback):
+                raise TypeError(f"callbacks must be Callback objects, got {callback!r}")
+            callback.set_model(self)
+        self.stop_training = False
+        for callback in all_callbacks:
+            callback.on_train_begin()
+        try:
+            for epoch in range(initial_epoch, epochs):
+                for callback in all_callbacks:
+                    callback.on_epoch_begin(epoch)
+                logs = self._train_epoch(batches, steps, epoch, all_callbacks)
+                if validation_data is not None:
+                    val = self.evaluate_logs(validation_data, batch_size, validation_steps)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                for callback in all_callbacks:
+                    callback.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        finally:
+            for callback in all_callbacks:
+                callback.on_train_end()
+        return history
+
+    def _train_epoch(self, batches, steps, epoch, callbacks):
+        totals, seen = {}, 0
+        for step, (xb, yb) in enumerate(batches(steps)):
+            logs = self.train_on_batch(xb, yb)
+            if not math.isfinite(logs["loss"]):
+                raise TrainingDivergedError(
+                    f"the loss became {logs['loss']} at epoch {epoch + 1}, batch {step + 1}: "
+                    "training stopped, the weights are those before this batch. Try a smaller "
+                    "learning rate, or check the inputs and labels for NaN/inf values",
+                    self.history)
+            size = len(xb)
+            seen += size
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + value * size
+            for callback in callbacks:
+                callback.on_batch_end(step, {**logs, "size": size})
+        if seen == 0:
+            raise ValueError("fit: the training data produced no batches")
+        # Like Keras, the epoch's loss is the mean over its batches as they trained.
+        return {key: total / seen for key, total in totals.items()}
+
+    def _batch_source(self, x, y, batch_size, shuffle, steps, who):
+        """A function ``batches(steps)`` yielding (x, y) pairs, and the steps per epoch."""
+        if isinstance(x, (np.ndarray, list)) or hasattr(x, "__array_interface__") or \
+                hasattr(x, "__cuda_array_interface__"):
+            if y is None:
+                raise ValueError(f"{who}: labels y are required when x is an array")
+            if len(x) != len(y):
+                raise ValueError(f"{who}: x has {len(x)} samples but y has {len(y)}")
+            if int(batch_size) < 1:
+                raise ValueError(f"{who}: batch_size must be positive, got {batch_size!r}")
+            n = len(x)
+            x_host, y_host = to_numpy(x), to_numpy(y)
+            if self._shuffle_rng is None:
+                self._shuffle_rng = new_generator()
+
+            def batches(_steps):
+                order = self._shuffle_rng.permutation(n) if shuffle else np.arange(n)
+                for start in range(0, n, batch_size):
+                    index = order[start:start + batch_size]
+                    # Gather on the host; train_on_batch copies the batch to the device once.
+                    yield x_host[index], y_host[index]
+
+            return batches, math.ceil(n / batch_size)
+        if y is not None:
+            raise ValueError(f"{who}: y must be None when x yields (x, y) batches")
+        if steps is None:
+            if not hasattr(x, "__len__"):
+                raise ValueError(f"{who}: steps_per_epoch is required for a generator "
+                                 "without len()")
+            steps = len(x)
+        iterator = iter(x)
+
+        def batches(epoch_steps):
+            nonlocal iterator
+            for _ in range(epoch_steps):
+                try:
+                    batch = next(iterator)
+                except StopIteration:
+                    if iter(x) is x:        # a one-shot generator is exhausted
+                        return
+                    iterator = iter(x)      # a re-iterable: start a new pass
+                    batch = next(iterator, None)
+                    if batch is None:
+                        return
+                yield batch[0], batch[1]
+
+        return batches, steps
+
+    # -- evaluation and prediction ----------------------------------------------
+    def evaluate_logs(self, x, batch_size=32, steps=None, y=None):
+        """{"loss": ..., "accuracy": ...} averaged over all samples of ``x``."""
+        self._require_compiled("evaluate")
+        if isinstance(x, tuple) and len(x) == 2 and y is None:
+            x, y = x
+        batches, steps = self._batch_source(x, y, batch_size, False, steps, "evaluate")
+        totals, seen = {}, 0
+        for xb, yb in batches(steps):
+            logs = self.test_on_batch(xb, yb)
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + value * len(xb)
+            seen += len(xb)
+        if seen == 0:
+            raise ValueError("evaluate: the data produced no batches")
+        return {key: total / seen for key, total in totals.items()}
+
+    def evaluate(self, x, y=None, batch_size=32, steps=None, verbose=0):
+        """``[loss, accuracy]`` (or the loss alone without metrics), as Keras returns."""
+        logs = self.evaluate_logs(x, batch_size, steps, y=y)
+        return [logs["loss"], logs["accuracy"]] if self.metrics else logs["loss"]
+
+    def predict(self, x, batch_size=32, steps=None, verbose=0):
+        """Outputs for an array (in batches) or an iterable of batches, as NumPy."""
+        if not self.layers:
+            raise RuntimeError("predict called on an empty model")
+        if hasattr(x, "shape") and hasattr(x, "dtype"):
+            chunks = (x[i:i + batch_size] for i in range(0, len(x), batch_size))
+        else:
+            source = iter(x)
+            count = steps if steps is not None else len(x)
+            chunks = (b[0] if isinstance(b, tuple) else b
+                      for b, _ in zip(source, range(count)))
+        outputs = []
+        for chunk in chunks:
+            outputs.append(to_numpy(self.forward(to_device(chunk, dtype=np.float32))))
+        if not outputs:
+            return np.zeros((0, *(self.output_shape or ())), dtype=np.float32)
+        return np.concatenate(outputs)
+
+    # -- weights --------------------------------------------------------------
+    def get_weights(self):
+        """All weights as NumPy arrays, layer by layer, kernel before bias (Keras's order)."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        expected = sum(len(layer.params) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"model {self.name!r} has {expected} weight arrays, got "
+                             f"{len(weights)}")
+        for layer in self.layers:
+            count = len(layer.params)
+            layer.set_weights(weights[:count])
+            weights = weights[count:]
+
+    def count_params(self) -> int:
+        return sum(layer.count_params() for layer in self.layers)
+
+    def get_layer(self, name):
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer named {name!r}; layers: {[l.name for l in self.layers]}")
+
+    def summary(self, print_fn=print):
+        """A Keras-like table: each layer, its output shape and parameter count."""
+        if not self.built:
+            raise ValueError("summary needs a built model: give the first layer an "
+                             "input_shape or call the model on data first")
+        rows = [(f"{layer.name} ({type(layer).__name__})",
+                 str((None, *layer.output_shape)), f"{layer.count_params():,}")
+                for layer in self.layers]
+        widths = [max(len(h), *(len(r[i]) for r in rows))
+                  for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
+        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+        total = self.count_params()
+        trainable = sum(l.count_params() for l in self.layers if l.trainable)
+        rule = "=" * len(line(("", "", "")))
+        text = [f'Model: "{self.name}"', rule, line(("Layer (type)", "Output Shape", "Param #")),
+                rule, *(line(r) for r in rows), rule,
+                f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {total - trainable:,}", f"Device: {device()}"]
+        print_fn("\n".join(text))
+
+    # -- saving -----------------------------------------------------------------
+    def get_config(self):
+        return {"name": self.name,
+                "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
+                           for l in self.layers]}
+
+    def save(self, path):
+        """Architecture, weights and optimizer state in one HDF5 file, written atomically."""
+        import h5py
+
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["minicnn_format_version"] = FORMAT_VERSION
+                f.attrs["model_config"] = json.dumps(self.get_config())
+                if self.loss is not None:
+                    f.attrs["training_config"] = json.dumps({
+                        "loss": self.loss.name, "metrics": self.metrics,
+                        "optimizer": {"name": self.optimizer.name,
+                                      "config": self.optimizer.get_config()}})
+                    state = self.optimizer.get_state()
+                    group = f.create_group("optimizer_state")
+                    group.attrs["iterations"] = state["iterations"]
+                    for key, value in state["slots"].items():
+                        group.create_dataset(key, data=value)
+                weights = f.create_group("model_weights")
+                for layer in self.layers:
+                    layer_group = weights.create_group(layer.name)
+                    for key, value in zip(layer.params, layer.get_weights()):
+                        layer_group.create_dataset(key, data=value)
+
+
+def load_model(path) -> Sequential:
+    """Rebuild a model saved by :meth:`Sequential.save`, with its optimizer state."""
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise OSError(f"cannot read model file {path!r}: not an HDF5 file written by "
+                      f"Sequential.save, or it is truncated ({err})") from err
+    with f:
+        if "model_config" not in f.attrs:
+            raise ValueError(f"{path!r} is an HDF5 file but not a minicnn model "
+                             "(no 'model_config' attribute); for Keras weight files use "
+                             "minicnn.weights.load_weights")
+        config = json.loads(f.attrs["model_config"])
+        model = Sequential([layers_module.from_config(spec["class_name"], spec["config"])
+                            for spec in config["layers"]], name=config["name"])
+        for layer in model.layers:
+            group = f["model_weights"][layer.name]
+            layer.set_weights([group[key][()] for key in layer.params])
+        if "training_config" in f.attrs:
+            training = json.loads(f.attrs["training_config"])
+            optimizer = optimizers_module.from_config(training["optimizer"]["name"],
+                                                      training["optimizer"]["config"])
+            model.compile(optimizer, training["loss"], training["metrics"])
+            slots = {}
+            f["optimizer_state"].visititems(
+                lambda name, obj: slots.__setitem__(name, obj[()])
+                if isinstance(obj, h5py.Dataset) else None)
+            optimizer.set_state({"iterations": int(f["optimizer_state"].attrs["iterations"]),
+                                 "slots": slots})
+    return model
+
+
+__all__ = ["Sequential", "TrainingDivergedError", "load_model"]
