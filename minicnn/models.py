@@ -130,20 +130,25 @@ class Sequential:
             raise RuntimeError(f"{what} called before compile: call "
                                "model.compile(optimizer, loss, metrics=['accuracy']) first")
 
+    def _check_labels(self, y_shape, n_inputs):
+        """Labels must be (N, *output_shape); (N,) is accepted for a 1-unit output."""
+        y_shape = tuple(y_shape)
+        if len(y_shape) == 1 and self.output_shape == (1,):
+            y_shape = (*y_shape, 1)
+        if y_shape[1:] != tuple(self.output_shape) or y_shape[0] != n_inputs:
+            one_hot_hint = (" (one-hot encode class indices, e.g. with minicnn.to_categorical)"
+                            if len(y_shape) == 1 and self.output_shape[-1] > 1 else "")
+            raise ValueError(
+                f"labels of shape {tuple(y_shape)} do not match the model's output "
+                f"(batch, {', '.join(map(str, self.output_shape))}) for {n_inputs} "
+                f"inputs{one_hot_hint}")
+
     def _to_batch(self, x, y=None):
         x = to_device(x, dtype=np.float32)
         self._ensure_built(x)
         if y is not None:
-            y = to_device(y, dtype=np.float32)
-            if y.ndim == 1 and self.output_shape == (1,):
-                y = y.reshape(-1, 1)
-            if tuple(y.shape[1:]) != tuple(self.output_shape) or y.shape[0] != x.shape[0]:
-                raise ValueError(
-                    f"labels of shape {tuple(y.shape)} do not match the model's output "
-                    f"(batch, {', '.join(map(str, self.output_shape))}) for {x.shape[0]} "
-                    "inputs" + (" (one-hot encode class indices, e.g. with "
-                                "minicnn.utils.to_categorical)"
-                                if y.ndim == 1 and self.output_shape[-1] > 1 else ""))
+            self._check_labels(y.shape, x.shape[0])
+            y = to_device(y, dtype=np.float32).reshape(x.shape[0], *self.output_shape)
         return x, y
 
     def _batch_logs(self, y, y_pred, loss_value):
@@ -242,6 +247,8 @@ class Sequential:
                 raise ValueError(f"{who}: batch_size must be positive, got {batch_size!r}")
             n = len(x)
             x_host, y_host = to_numpy(x), to_numpy(y)
+            self._ensure_built(x_host[:1])
+            self._check_labels(y_host.shape, n)     # fail before the first epoch, not in it
             if self._shuffle_rng is None:
                 self._shuffle_rng = new_generator()
 

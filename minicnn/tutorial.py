@@ -1,0 +1,231 @@
+"""The cats-vs-dogs tutorial from scratch, as functions (the project's main job).
+
+This is the Keras tutorial's first model, step for step:
+
+    data      Kaggle's train/ folder -> train/ and validation/ class folders
+              (minicnn.data.organize_kaggle_split), streamed as augmented
+              150x150 batches (ImageDataGenerator.flow_from_directory)
+    model     3 x [Conv2D 3x3 same + ReLU + MaxPool 2x2] (32, 32, 64 filters),
+              Dropout 0.25, Flatten, Dense 64 ReLU, Dropout 0.5, Dense 2 softmax
+    training  binary cross-entropy, SGD(lr=0.01, momentum=0.9, decay=lr/epochs),
+              batch 32, early stopping on val_loss (patience 2), up to 50 epochs
+    outputs   model.h5, history.json/.csv, curves.png, config.json in one run folder
+
+Without real photos it trains on a built-in synthetic set (circles vs squares
+written as JPEGs), so the whole path from files to a model runs anywhere.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import backend
+from .callbacks import EarlyStopping
+from .io_utils import atomic_write_text
+from .layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from .models import Sequential, load_model
+from .optimizers import SGD
+from .random import set_seed
+
+DATA_HELP = ("get the real photos from https://www.kaggle.com/c/dogs-vs-cats/data (train.zip), "
+             "unzip it and pass the folder with --data or MINICNN_DATA")
+CLASS_NAMES = ("cats", "dogs")
+
+
+def build_cats_dogs_model(input_shape=(150, 150, 3), dropout=True) -> Sequential:
+    """The tutorial's network (uncompiled). ``dropout=False`` leaves the two Dropout
+    layers out (useful for exact comparisons with Keras)."""
+    layers = [
+        Conv2D(32, 3, padding="same", activation="relu", input_shape=tuple(input_shape)),
+        MaxPooling2D(2),
+        Conv2D(32, 3, padding="same", activation="relu"),
+        MaxPooling2D(2),
+        Conv2D(64, 3, padding="same", activation="relu"),
+        MaxPooling2D(2),
+        Dropout(0.25),
+        Flatten(),
+        Dense(64, activation="relu"),
+        Dropout(0.5),
+        Dense(2, activation="softmax"),
+    ]
+    if not dropout:
+        layers = [layer for layer in layers if not isinstance(layer, Dropout)]
+    return Sequential(layers, name="cats_dogs")
+
+
+def compile_cats_dogs(model, epochs, learning_rate=0.01):
+    """SGD with momentum 0.9 and the tutorial's time decay ``lr / epochs``."""
+    model.compile(SGD(learning_rate, momentum=0.9, decay=learning_rate / epochs),
+                  "binary_crossentropy", ["accuracy"])
+    return model
+
+
+def find_data(data=None):
+    """The data folder from the argument or ``MINICNN_DATA``; None when neither is set."""
+    data = data or os.environ.get("MINICNN_DATA") or None
+    if data is not None and not os.path.isdir(data):
+        raise FileNotFoundError(f"data folder {data!r} does not exist; {DATA_HELP}")
+    return data
+
+
+def _is_split(folder):
+    return all(os.path.isdir(os.path.join(folder, split)) for split in ("train", "validation"))
+
+
+def prepare_split(data, workdir, n=None, ratio=0.2, seed=0):
+    """A folder with ``train/`` and ``validation/`` class folders.
+
+    ``data`` may already be such a folder, or a Kaggle ``train/`` folder of
+    ``cat.N.jpg`` / ``dog.N.jpg`` files, which is organised (by links) into
+    ``workdir``. The split is a pure function of (files, n, ratio, seed), so an
+    existing split made with the same arguments is reused.
+    """
+    from .data import organize_kaggle_split
+
+    if _is_split(data):
+        return data
+    dest = os.path.join(workdir, f"split_n{n or 'all'}_r{ratio}_s{seed}")
+    if _is_split(dest):
+        return dest
+    organize_kaggle_split(data, dest, n=n, ratio=ratio, seed=seed)
+    return dest
+
+
+def _synthetic_split(workdir, seed):
+    from .data import write_shapes_directory
+
+    dest = os.path.join(workdir, "synthetic_shapes")
+    if not _is_split(dest):
+        write_shapes_directory(dest, n_train=320, n_validation=96, size=64, seed=seed)
+    return dest
+
+
+def plot_curves(history, path):
+    """Training vs validation loss and accuracy, side by side, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io_utils import atomic_path
+
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.plot(epochs, history[metric], "o-", label=f"training {metric}")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], "s-", label=f"validation {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+
+
+def train_cats_dogs(data=None, output="runs/cats_dogs", n=None, ratio=0.2, epochs=50,
+                    batch_size=32, image_size=150, device=None, seed=0, patience=2,
+                    augment=True, workers=None, verbose=1) -> dict:
+    """Train the tutorial's model and write the run folder ``output``.
+
+    ``data``: a Kaggle train folder (cat.N.jpg, dog.N.jpg), or a folder that already
+    holds train/ and validation/ class folders; None uses ``MINICNN_DATA``, and
+    without either a built-in synthetic dataset. Returns a summary dict (also saved
+    as ``output/results.json``).
+    """
+    from .data import ImageDataGenerator
+
+    if device is not None:
+        backend.set_device(device)
+    set_seed(seed)
+    os.makedirs(output, exist_ok=True)
+    data = find_data(data)
+    synthetic = data is None
+    if synthetic:
+        print("minicnn: no cats/dogs data given: training on the built-in synthetic dataset "
+              f"(circles vs squares) instead. To use the real photos, {DATA_HELP}.",
+              file=sys.stderr)
+        split = _synthetic_split(output, seed)
+    else:
+        split = prepare_split(data, output, n=n, ratio=ratio, seed=seed)
+
+    train_gen = ImageDataGenerator(rescale=1 / 255, shear_range=0.2 if augment else 0.0,
+                                   zoom_range=0.2 if augment else 0.0,
+                                   horizontal_flip=augment)
+    test_gen = ImageDataGenerator(rescale=1 / 255)
+    size = (image_size, image_size)
+    extra = {} if workers is None else {"workers": workers}
+    train = train_gen.flow_from_directory(os.path.join(split, "train"), target_size=size,
+                                          batch_size=batch_size, class_mode="categorical",
+                                          shuffle=True, seed=seed, **extra)
+    validation = test_gen.flow_from_directory(os.path.join(split, "validation"),
+                                              target_size=size, batch_size=batch_size,
+                                              class_mode="categorical", shuffle=False, **extra)
+    model = compile_cats_dogs(build_cats_dogs_model((image_size, image_size, 3)), epochs)
+    if verbose:
+        model.summary()
+    stopper = EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=False)
+    start = time.perf_counter()
+    history = model.fit(train, epochs=epochs, validation_data=validation, callbacks=[stopper],
+                        verbose=verbose)
+    seconds = time.perf_counter() - start
+
+    model.save(os.path.join(output, "model.h5"))
+    history.save(os.path.join(output, "history.json"))
+    history.save(os.path.join(output, "history.csv"))
+    plot_curves(history.history, os.path.join(output, "curves.png"))
+    epochs_run = len(history.history["loss"])
+    results = {
+        "data": "synthetic shapes" if synthetic else os.path.abspath(data),
+        "train_samples": train.samples, "validation_samples": validation.samples,
+        "class_indices": train.class_indices,
+        "epochs_run": epochs_run, "seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / max(epochs_run, 1), 1),
+        "best_val_accuracy": max(history.history["val_accuracy"]),
+        "final_val_accuracy": history.history["val_accuracy"][-1],
+        "device": backend.device(),
+    }
+    config = {"model": "cats_dogs_scratch", "n": n, "ratio": ratio, "epochs": epochs,
+              "batch_size": batch_size, "image_size": image_size, "seed": seed,
+              "patience": patience, "augment": augment, "optimizer": model.optimizer.get_config()}
+    atomic_write_text(os.path.join(output, "config.json"), json.dumps(config, indent=2))
+    atomic_write_text(os.path.join(output, "results.json"), json.dumps(results, indent=2))
+    if verbose:
+        print(f"validation accuracy per epoch: "
+              f"{[round(a, 4) for a in history.history['val_accuracy']]}; "
+              f"{results['seconds_per_epoch']} s/epoch; run folder: {output}", file=sys.stderr)
+    return results
+
+
+def predict_folder(model, folder, image_size=150, batch_size=32):
+    """Probabilities of "dog" for Kaggle's unlabelled test images ``1.jpg, 2.jpg, ...``.
+
+    Returns ``(ids, probabilities)`` sorted by id. The model's output is the
+    tutorial's 2-unit softmax (cats=0, dogs=1) or a 1-unit sigmoid.
+    """
+    from .data import list_test_images, load_images
+
+    ids, paths = list_test_images(folder)
+    probabilities = []
+    for start in range(0, len(paths), batch_size):
+        images = load_images(paths[start:start + batch_size], (image_size, image_size))
+        output = model.predict(images / np.float32(255), batch_size=batch_size)
+        probabilities.append(output[:, -1])
+    return ids, np.concatenate(probabilities) if probabilities else np.zeros(0, np.float32)
+
+
+def write_kaggle_submission(model_path, test_dir, output_csv, image_size=None, batch_size=32):
+    """Predict Kaggle's test folder with a saved model and write ``id,label`` (P(dog))."""
+    from .data import write_submission
+
+    model = load_model(model_path)
+    image_size = image_size or model.input_shape[0]
+    ids, probabilities = predict_folder(model, test_dir, image_size, batch_size)
+    write_submission(ids, probabilities, output_csv)
+    return len(ids)
