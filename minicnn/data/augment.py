@@ -1,0 +1,283 @@
+"""Random image augmentation with Keras's ``ImageDataGenerator`` semantics.
+
+    datagen = ImageDataGenerator(rescale=1 / 255, shear_range=0.2, zoom_range=0.2,
+                                 horizontal_flip=True)
+    train = datagen.flow_from_directory("data/train", target_size=(150, 150),
+                                        batch_size=32, class_mode="binary")
+
+For each image, in this order (Keras's ``_get_batches_of_transformed_samples``):
+
+1. draw random parameters (``get_random_transform``): rotation angle, shifts,
+   shear angle (degrees), zoom factors zx and zy, flips;
+2. ``apply_transform``: one affine resampling, then the flips;
+3. ``standardize``: ``preprocessing_function`` first, then ``rescale``.
+
+The geometry is Keras's matrix, composed exactly as in
+``keras/src/legacy/preprocessing/image.py``::
+
+    M = rotation @ shift @ shear @ zoom            # 3x3, maps OUTPUT coords to INPUT coords
+    M = centre @ M @ centre^-1                     # about o = (h/2 - 0.5, w/2 - 0.5)
+
+so ``zoom > 1`` samples a larger area, i.e. zooms OUT. Keras's matrix works in
+(u, v) = (column, row) coordinates, and we keep two quirks of its code so that
+results match it: ``tx``, drawn from ``height_shift_range`` and scaled by the
+height, moves the image along the columns (``ty`` from ``width_shift_range``
+along the rows), and the centre offset pairs h with the column axis (which only
+matters for non-square images). The tutorial's shear/zoom/flip is unaffected.
+
+Keras resamples with ``scipy.ndimage.affine_transform(order=1)`` on float
+images. We use Pillow's ``Image.transform(AFFINE, BILINEAR)`` (a fast C loop
+that releases the GIL): on uint8 images directly, on float images one "F"
+channel at a time. Pillow fills everything outside the image with one colour,
+so for every ``fill_mode`` we first pad the image (``np.pad``) far enough that
+every sample lands inside; ``"nearest"`` padding by edge replication is then
+exactly scipy's "nearest" mode. Differences left: uint8 results are rounded to
+integers; ``"constant"`` blends with ``cval`` over the one-pixel ring just outside
+the image (scipy's "grid-constant"; scipy's "constant" cuts off sharply);
+``"wrap"`` is the periodic tiling (scipy's "grid-wrap"; Keras passes scipy's odd
+"wrap"); ``interpolation_order=3`` is Pillow's bicubic, not a cubic spline.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+FILL_MODES = {"nearest": "edge", "reflect": "symmetric", "wrap": "wrap", "constant": "constant"}
+RESAMPLE_BY_ORDER = {0: Image.Resampling.NEAREST, 1: Image.Resampling.BILINEAR,
+                     3: Image.Resampling.BICUBIC}
+
+
+def _range_pair(value, name):
+    """A zoom range ``z`` -> (1 - z, 1 + z); a pair (lo, hi) is kept."""
+    if np.isscalar(value):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
+        return 1.0 - float(value), 1.0 + float(value)
+    if len(value) == 2:
+        return float(value[0]), float(value[1])
+    raise ValueError(f"{name} should be a float or a pair [lower, upper], got {value!r}")
+
+
+def transform_matrix(params, height, width):
+    """The 3x3 matrix of Keras's ``apply_affine_transform`` for ``params``.
+
+    It maps an OUTPUT pixel (u, v) = (column, row), integer pixel centres, to the
+    INPUT position sampled there. ``None`` when the transform is the identity.
+    """
+    matrix = np.eye(3)
+    identity = True
+    theta = params.get("theta", 0)
+    if theta:
+        t = np.deg2rad(theta)
+        matrix = matrix @ np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0],
+                                    [0, 0, 1]])
+        identity = False
+    tx, ty = params.get("tx", 0), params.get("ty", 0)
+    if tx or ty:
+        matrix = matrix @ np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
+        identity = False
+    shear = params.get("shear", 0)
+    if shear:
+        s = np.deg2rad(shear)
+        matrix = matrix @ np.array([[1, -np.sin(s), 0], [0, np.cos(s), 0], [0, 0, 1]])
+        identity = False
+    zx, zy = params.get("zx", 1), params.get("zy", 1)
+    if zx != 1 or zy != 1:
+        matrix = matrix @ np.array([[zx, 0, 0], [0, zy, 0], [0, 0, 1]])
+        identity = False
+    if identity:
+        return None
+    # About the centre, with Keras's pairing: o_u from the height, o_v from the width.
+    o_u, o_v = height / 2 - 0.5, width / 2 - 0.5
+    offset = np.array([[1, 0, o_u], [0, 1, o_v], [0, 0, 1]])
+    reset = np.array([[1, 0, -o_u], [0, 1, -o_v], [0, 0, 1]])
+    return offset @ matrix @ reset
+
+
+def affine_resample(image, matrix, fill_mode="nearest", cval=0.0, order=1):
+    """Resample ``image`` (H, W, C) through ``matrix`` (output (u, v) -> input (u, v)).
+
+    uint8 images with 1 or 3 channels go through Pillow in one call; anything else
+    one float32 channel at a time. Returns an array of the same shape and dtype.
+    """
+    if fill_mode not in FILL_MODES:
+        raise ValueError(f"fill_mode must be one of {sorted(FILL_MODES)}, got {fill_mode!r}")
+    if order not in RESAMPLE_BY_ORDER:
+        raise ValueError(f"interpolation_order must be 0, 1 or 3, got {order!r}")
+    height, width = image.shape[:2]
+    linear, shift = matrix[:2, :2], matrix[:2, 2]
+    # Where the four output corners sample the input: pad that far (+2 for the filter).
+    corners = np.array([[0, 0], [width - 1, 0], [0, height - 1], [width - 1, height - 1]])
+    sampled = corners @ linear.T + shift                       # (4, 2) as (u, v)
+    lo = np.maximum(0, np.ceil(-sampled.min(axis=0))).astype(int) + 2
+    hi = np.maximum(0, np.ceil(sampled.max(axis=0) - [width - 1, height - 1])).astype(int) + 2
+    pad = ((lo[1], hi[1]), (lo[0], hi[0]), (0, 0))            # rows, columns, channels
+    if fill_mode == "constant":
+        padded = np.pad(image, pad, mode="constant", constant_values=cval)
+    else:
+        padded = np.pad(image, pad, mode=FILL_MODES[fill_mode])
+    # Pillow samples pixel i at its centre i + 0.5 and maps output centres; move
+    # Keras's integer-centred map there and into the padded frame.
+    pil_shift = shift + lo + 0.5 - linear @ [0.5, 0.5]
+    data = (linear[0, 0], linear[0, 1], pil_shift[0], linear[1, 0], linear[1, 1], pil_shift[1])
+    resample = RESAMPLE_BY_ORDER[order]
+    size = (width, height)
+    if image.dtype == np.uint8 and image.shape[2] in (1, 3):
+        source = Image.fromarray(padded[..., 0] if image.shape[2] == 1 else padded)
+        out = np.asarray(source.transform(size, Image.Transform.AFFINE, data, resample))
+        return out.reshape(image.shape)
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(padded[..., c], np.float32))
+                           .transform(size, Image.Transform.AFFINE, data, resample))
+                for c in range(image.shape[2])]
+    return np.stack(channels, axis=-1).astype(image.dtype, copy=False)
+
+
+class ImageDataGenerator:
+    """Keras's ``ImageDataGenerator``: random transforms, rescaling, and iterators.
+
+    Ranges follow Keras: ``rotation_range`` and ``shear_range`` in degrees (drawn
+    uniformly in [-r, r]); shifts as a fraction of the size when < 1, else pixels;
+    ``zoom_range`` z draws zx and zy independently in [1 - z, 1 + z] (or give a
+    pair); flips with probability 0.5. ``seed`` is the default seed of the iterators
+    it makes and of ``random_transform`` calls without one.
+    """
+
+    def __init__(self, rotation_range=0, width_shift_range=0.0, height_shift_range=0.0,
+                 shear_range=0.0, zoom_range=0.0, fill_mode="nearest", cval=0.0,
+                 horizontal_flip=False, vertical_flip=False, rescale=None,
+                 preprocessing_function=None, interpolation_order=1, seed=None):
+        if fill_mode not in FILL_MODES:
+            raise ValueError(f"fill_mode must be one of {sorted(FILL_MODES)}, "
+                             f"got {fill_mode!r}")
+        if interpolation_order not in RESAMPLE_BY_ORDER:
+            raise ValueError(f"interpolation_order must be 0, 1 or 3, "
+                             f"got {interpolation_order!r}")
+        if preprocessing_function is not None and not callable(preprocessing_function):
+            raise TypeError("preprocessing_function must be callable, "
+                            f"got {type(preprocessing_function).__name__}")
+        for name, value in (("rotation_range", rotation_range), ("shear_range", shear_range)):
+            if not np.isscalar(value) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0 (degrees), got {value!r}")
+        self.rotation_range = rotation_range
+        self.width_shift_range = width_shift_range
+        self.height_shift_range = height_shift_range
+        self.shear_range = shear_range
+        self.zoom_range = _range_pair(zoom_range, "zoom_range")
+        self.fill_mode = fill_mode
+        self.cval = cval
+        self.horizontal_flip = bool(horizontal_flip)
+        self.vertical_flip = bool(vertical_flip)
+        self.rescale = rescale
+        self.preprocessing_function = preprocessing_function
+        self.interpolation_order = interpolation_order
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+
+    def __repr__(self):
+        active = {k: v for k, v in vars(self).items()
+                  if not k.startswith("_") and v not in (0, 0.0, False, None, "nearest", 1,
+                                                         (1.0, 1.0))}
+        return "ImageDataGenerator(" + ", ".join(f"{k}={v!r}" for k, v in active.items()) + ")"
+
+    @property
+    def augments(self):
+        """True when ``random_transform`` can change an image."""
+        return bool(self.rotation_range or self.width_shift_range or self.height_shift_range
+                    or self.shear_range or self.zoom_range != (1.0, 1.0)
+                    or self.horizontal_flip or self.vertical_flip)
+
+    # -- random parameters ------------------------------------------------------
+    @staticmethod
+    def _shift(rng, shift_range, size):
+        """One shift in pixels, drawn as Keras does (float: uniform; int/list: choice * sign)."""
+        if not shift_range:
+            return 0.0
+        if isinstance(shift_range, float):
+            shift = rng.uniform(-shift_range, shift_range)
+        else:
+            choices = np.arange(shift_range) if np.isscalar(shift_range) else shift_range
+            shift = float(rng.choice(choices)) * rng.choice([-1, 1])
+        if np.max(shift_range) < 1:
+            shift *= size
+        return float(shift)
+
+    def get_random_transform(self, img_shape, seed=None):
+        """Random parameters for one image of shape (H, W, C), as a Keras-style dict.
+
+        ``seed``: an int, a ``numpy.random.Generator``, or None (the generator's own
+        stream). Values are drawn in Keras's order: theta, tx, ty, shear, zoom, flips.
+        """
+        rng = seed if isinstance(seed, np.random.Generator) else (
+            self._rng if seed is None else np.random.default_rng(seed))
+        height, width = img_shape[0], img_shape[1]
+        theta = rng.uniform(-self.rotation_range, self.rotation_range) \
+            if self.rotation_range else 0.0
+        tx = self._shift(rng, self.height_shift_range, height)
+        ty = self._shift(rng, self.width_shift_range, width)
+        shear = rng.uniform(-self.shear_range, self.shear_range) if self.shear_range else 0.0
+        if self.zoom_range == (1.0, 1.0):
+            zx = zy = 1.0
+        else:
+            zx, zy = rng.uniform(self.zoom_range[0], self.zoom_range[1], 2)
+        flip_horizontal = bool(rng.random() < 0.5) and self.horizontal_flip
+        flip_vertical = bool(rng.random() < 0.5) and self.vertical_flip
+        return {"theta": float(theta), "tx": tx, "ty": ty, "shear": float(shear),
+                "zx": float(zx), "zy": float(zy), "flip_horizontal": flip_horizontal,
+                "flip_vertical": flip_vertical}
+
+    # -- applying them ------------------------------------------------------------
+    def apply_transform(self, x, transform_parameters):
+        """``x`` (H, W, C) resampled by the affine part of the parameters, then flipped.
+
+        Same shape and dtype as ``x`` (uint8 stays uint8: the fast path).
+        """
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise ValueError(f"apply_transform expects one image (H, W, C), got shape {x.shape}")
+        matrix = transform_matrix(transform_parameters, x.shape[0], x.shape[1])
+        if matrix is not None:
+            x = affine_resample(x, matrix, self.fill_mode, self.cval, self.interpolation_order)
+        if transform_parameters.get("flip_horizontal", False):
+            x = x[:, ::-1]                       # a view; copied once into the batch
+        if transform_parameters.get("flip_vertical", False):
+            x = x[::-1]
+        return x
+
+    def random_transform(self, x, seed=None):
+        """``apply_transform(x, get_random_transform(x.shape, seed))``."""
+        return self.apply_transform(x, self.get_random_transform(np.shape(x), seed))
+
+    def standardize(self, x):
+        """``preprocessing_function`` first, then ``rescale`` (Keras's order).
+
+        Works on one image or a batch; float input is modified in place, as Keras does.
+        """
+        if self.preprocessing_function is not None:
+            x = self.preprocessing_function(x)
+        if self.rescale:
+            x *= self.rescale
+        return x
+
+    # -- iterators ------------------------------------------------------------------
+    def flow_from_directory(self, directory, target_size=(256, 256), color_mode="rgb",
+                            classes=None, class_mode="categorical", batch_size=32,
+                            shuffle=True, seed=None, interpolation="nearest", workers=None,
+                            prefetch=4, follow_links=False):
+        """A :class:`~minicnn.data.iterator.DirectoryIterator` over ``directory``'s
+        class sub-folders, augmenting with this generator."""
+        from .iterator import DirectoryIterator
+        return DirectoryIterator(directory, self, target_size=target_size,
+                                 color_mode=color_mode, classes=classes,
+                                 class_mode=class_mode, batch_size=batch_size, shuffle=shuffle,
+                                 seed=self.seed if seed is None else seed,
+                                 interpolation=interpolation, workers=workers,
+                                 prefetch=prefetch, follow_links=follow_links)
+
+    def flow(self, x, y=None, batch_size=32, shuffle=True, seed=None, workers=None,
+             prefetch=4):
+        """An :class:`~minicnn.data.iterator.ArrayIterator` over in-memory images
+        ``x`` (N, H, W, C) and optional labels ``y`` (N, ...)."""
+        from .iterator import ArrayIterator
+        return ArrayIterator(x, y, self, batch_size=batch_size, shuffle=shuffle,
+                             seed=self.seed if seed is None else seed, workers=workers,
+                             prefetch=prefetch)
