@@ -70,9 +70,10 @@ class BinaryCrossentropy:
         return (grad * passes).astype(y_pred.dtype, copy=False)
 
     def accuracy(self, y_true, y_pred):
-        """Keras's binary accuracy: predictions thresholded at 0.5, per value."""
+        """Keras's binary accuracy: predictions thresholded at 0.5, per value, compared
+        with the label itself (so a soft label such as 0.7 never counts as right)."""
         y_true = _match_labels(self.name, y_true, y_pred)
-        return ((y_pred > 0.5) == (y_true > 0.5)).mean()
+        return ((y_pred > 0.5).astype(y_pred.dtype) == y_true).mean()
 
 
 class CategoricalCrossentropy:
