@@ -1,0 +1,703 @@
+"""The same computation in minicnn and in Keras 3, side by side: the shared case catalogue.
+
+Each case builds a layer, a loss, an optimizer or a whole model in both frameworks,
+gives Keras minicnn's initial weights (same layouts, channels-last:
+``keras_layer.set_weights(minicnn_layer.get_weights())``), feeds both the same float32
+inputs and returns a :class:`CaseResult`: one :class:`Comparison` per compared array
+and the seconds each framework spent. The tests (``test_*.py`` here) assert on the
+results; ``python -m benchmarks.keras_parity`` prints them as a table. Both import the
+cases from this one file.
+
+Differences are measured as
+
+    abs = max |minicnn - keras|        rel = abs / max |keras|
+
+(one number per array, not an elementwise ratio, so values near zero do not blow up),
+and checked against :data:`TOLERANCES` by kind:
+
+* ``output``: forward outputs, loss values, metrics. float32 rounds each result to
+  ~6e-8 relative; the sums inside a small conv or dense layer (at most a few hundred
+  terms here) keep the difference of two summation orders near 1e-6, so 1e-5 holds.
+* ``gradient``: backpropagated gradients. Weight gradients sum over batch and
+  positions (thousands of terms), so they get 1e-4.
+* ``weights``: weights after optimizer steps or training, per-epoch training losses,
+  weights loaded from a file. 1e-4.
+
+A case that needs a looser bound carries it in ``Case.tolerances`` with the reason in
+``Case.why_looser``. TensorFlow and Keras are imported on first use (:func:`keras_modules`),
+so that importing this file costs nothing when Keras is absent.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import minicnn
+from minicnn import losses as minicnn_losses
+from minicnn.backend import to_device, to_numpy
+
+TOLERANCES = {"output": 1e-5, "gradient": 1e-4, "weights": 1e-4}
+BATCH = 3          # samples per batch in the single-layer cases
+
+
+# ---------------------------------------------------------------------------------------
+# Keras, imported once
+# ---------------------------------------------------------------------------------------
+_keras_cache: tuple | None = None
+
+
+def keras_modules():
+    """``(tensorflow, keras)``, imported once, on the TensorFlow backend, using two threads.
+
+    Raises ImportError when they are not installed (the tests turn that into a skip or,
+    under ``MINICNN_REQUIRE_KERAS=1``, a failure).
+    """
+    global _keras_cache
+    if _keras_cache is None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # no banner per import
+        os.environ["KERAS_BACKEND"] = "tensorflow"           # the quirks below are TF's
+        import tensorflow as tf
+        import keras
+
+        try:   # the machine is shared: two threads per op, one op at a time
+            tf.config.threading.set_intra_op_parallelism_threads(2)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:   # TensorFlow was already initialised by someone else
+            pass
+        _keras_cache = (tf, keras)
+    return _keras_cache
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """One array computed by both frameworks."""
+
+    label: str            # e.g. "grad kernel", "loss epoch 2"
+    kind: str             # "output" | "gradient" | "weights"
+    minicnn: np.ndarray
+    keras: np.ndarray
+
+    def __post_init__(self):
+        self.minicnn = np.asarray(to_numpy(self.minicnn), dtype=np.float64)
+        self.keras = np.asarray(self.keras, dtype=np.float64)
+        if self.minicnn.shape != self.keras.shape:
+            raise ValueError(f"{self.label}: minicnn gives shape {self.minicnn.shape}, "
+                             f"Keras {self.keras.shape}")
+
+    @property
+    def abs_diff(self) -> float:
+        return float(np.max(np.abs(self.minicnn - self.keras), initial=0.0))
+
+    @property
+    def rel_diff(self) -> float:
+        scale = float(np.max(np.abs(self.keras), initial=0.0))
+        return self.abs_diff / scale if scale > 0 else self.abs_diff
+
+
+@dataclass
+class CaseResult:
+    name: str
+    comparisons: list
+    seconds_minicnn: float
+    seconds_keras: float
+    tolerances: dict
+
+    def worst(self, kind):
+        """(abs, rel) of the worst comparison of one kind, or None when there is none."""
+        of_kind = [c for c in self.comparisons if c.kind == kind]
+        if not of_kind:
+            return None
+        return max(c.abs_diff for c in of_kind), max(c.rel_diff for c in of_kind)
+
+    def failures(self) -> list:
+        """A line for every comparison outside its tolerance (empty when all agree)."""
+        return [f"{self.name}: {c.label} differs by {c.rel_diff:.3g} relative "
+                f"({c.abs_diff:.3g} absolute), tolerance {self.tolerances[c.kind]:g}"
+                for c in self.comparisons if not c.rel_diff <= self.tolerances[c.kind]]
+
+
+@dataclass
+class Case:
+    """A named computation run in both frameworks; ``run()`` returns a CaseResult."""
+
+    name: str
+    compute: Callable        # () -> (comparisons, seconds_minicnn, seconds_keras)
+    tolerances: dict = field(default_factory=dict)
+    why_looser: str = ""
+
+    def __post_init__(self):
+        if self.tolerances and not self.why_looser:
+            raise ValueError(f"case {self.name!r} loosens a tolerance without saying why")
+
+    def run(self) -> CaseResult:
+        comparisons, seconds_minicnn, seconds_keras = self.compute()
+        return CaseResult(self.name, comparisons, seconds_minicnn, seconds_keras,
+                          {**TOLERANCES, **self.tolerances})
+
+    def __repr__(self):
+        return f"Case({self.name!r})"
+
+
+def assert_agrees(case: Case) -> CaseResult:
+    """Run ``case`` and fail with every comparison that is out of tolerance."""
+    result = case.run()
+    assert result.comparisons, f"{case.name} compared nothing"
+    failures = result.failures()
+    assert not failures, "\n".join(failures)
+    return result
+
+
+class Stopwatch:
+    """Adds up the seconds spent inside ``with watch:`` blocks."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds += time.perf_counter() - self._start
+
+
+def _rng(name):
+    """A generator seeded from the case name: every case draws its own fixed numbers."""
+    return np.random.default_rng(sum(map(ord, name)) * 7919)
+
+
+# ---------------------------------------------------------------------------------------
+# Every layer alone
+# ---------------------------------------------------------------------------------------
+def _layer_case(name, make_minicnn, make_keras, sample_shape, ties=False):
+    """Forward, and the gradients of L = sum(y * R) for a fixed random R, in both.
+
+    minicnn: ``y = layer.forward(x, training=True)``, ``dx = layer.backward(R)``,
+    ``layer.grads[...]``. Keras: the same under ``tf.GradientTape``. Weights (biases
+    included) are random, not their zero initial values, so the bias path is exercised.
+    ``ties=True`` rounds the inputs to multiples of 0.5: many equal values in a pooling
+    window (which one gets the gradient?) and exact zeros (ReLU's gradient at 0).
+    """
+    def compute():
+        tf, keras = keras_modules()
+        rng = _rng(name)
+        x = rng.standard_normal((BATCH, *sample_shape)).astype(np.float32)
+        if ties:
+            x = np.round(x * 2) / 2
+        layer = make_minicnn()
+        layer.build(sample_shape)
+        layer.set_weights([rng.standard_normal(w.shape).astype(np.float32) * 0.5
+                           for w in layer.get_weights()])
+        y_shape = (BATCH, *layer.output_shape)
+        upstream = rng.standard_normal(y_shape).astype(np.float32)      # R
+
+        mini_watch, keras_watch = Stopwatch(), Stopwatch()
+        with mini_watch:
+            y = to_numpy(layer.forward(to_device(x), training=True))
+            dx = to_numpy(layer.backward(to_device(upstream)))
+            grads = {key: to_numpy(layer.grads[key]) for key in layer.params}
+
+        keras_layer = make_keras(keras)
+        keras_layer.build((None, *sample_shape))
+        keras_layer.set_weights(layer.get_weights())
+        with keras_watch:
+            x_tensor = tf.constant(x)
+            with tf.GradientTape() as tape:
+                tape.watch(x_tensor)
+                y_keras = keras_layer(x_tensor, training=True)
+                loss = tf.reduce_sum(y_keras * upstream)
+            keras_grads = tape.gradient(loss, [x_tensor, *keras_layer.trainable_weights])
+
+        comparisons = [Comparison("output", "output", y, y_keras.numpy()),
+                       Comparison("grad input", "gradient", dx, keras_grads[0].numpy())]
+        for key, keras_grad in zip(layer.params, keras_grads[1:]):
+            comparisons.append(Comparison(f"grad {key}", "gradient", grads[key],
+                                          keras_grad.numpy()))
+        return comparisons, mini_watch.seconds, keras_watch.seconds
+    return Case(name, compute)
+
+
+def conv2d_case(kernel, strides, padding, use_bias=True, sample_shape=(7, 9, 3), filters=4,
+                activation=None):
+    name = (f"Conv2D k{kernel} s{strides} {padding}{'' if use_bias else ' no-bias'}"
+            f"{' ' + activation if activation else ''} in {'x'.join(map(str, sample_shape))}")
+    return _layer_case(
+        name,
+        lambda: minicnn.Conv2D(filters, kernel, strides=strides, padding=padding,
+                               use_bias=use_bias, activation=activation, seed=1),
+        lambda keras: keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding,
+                                          use_bias=use_bias, activation=activation),
+        sample_shape)
+
+
+def maxpool_case(pool, strides, padding, sample_shape=(7, 9, 2), ties=False):
+    name = (f"MaxPooling2D p{pool} s{strides} {padding}{' ties' if ties else ''} in "
+            f"{'x'.join(map(str, sample_shape))}")
+    return _layer_case(
+        name,
+        lambda: minicnn.MaxPooling2D(pool, strides=strides, padding=padding),
+        lambda keras: keras.layers.MaxPooling2D(pool, strides=strides, padding=padding),
+        sample_shape, ties)
+
+
+def dense_case(units, use_bias=True, activation=None, features=10):
+    name = (f"Dense {features}->{units}{'' if use_bias else ' no-bias'}"
+            f"{' ' + activation if activation else ''}")
+    return _layer_case(
+        name,
+        lambda: minicnn.Dense(units, use_bias=use_bias, activation=activation, seed=1),
+        lambda keras: keras.layers.Dense(units, use_bias=use_bias, activation=activation),
+        (features,))
+
+
+def flatten_case(sample_shape=(3, 4, 5)):
+    return _layer_case(f"Flatten {'x'.join(map(str, sample_shape))}",
+                       minicnn.Flatten, lambda keras: keras.layers.Flatten(), sample_shape)
+
+
+def activation_case(activation, sample_shape, ties=False):
+    return _layer_case(
+        f"Activation {activation}{' zeros' if ties else ''} {'x'.join(map(str, sample_shape))}",
+        lambda: minicnn.Activation(activation),
+        lambda keras: keras.layers.Activation(activation), sample_shape, ties)
+
+
+LAYER_CASES = [
+    conv2d_case(3, 1, "valid"),
+    conv2d_case(3, 1, "same"),
+    conv2d_case(3, 2, "valid"),
+    conv2d_case(3, 2, "same"),            # odd sizes: TF puts the extra pad pixel after
+    conv2d_case(1, 1, "valid", use_bias=False),
+    conv2d_case(1, 2, "same"),
+    conv2d_case(5, 1, "same", use_bias=False, sample_shape=(9, 7, 2)),
+    conv2d_case(5, 2, "same", sample_shape=(11, 8, 3)),
+    conv2d_case(5, 2, "valid", use_bias=False, sample_shape=(11, 8, 3)),
+    conv2d_case(5, 2, "same", sample_shape=(3, 4, 2)),    # input smaller than the kernel
+    conv2d_case(3, 1, "same", activation="relu"),
+    maxpool_case(2, 2, "valid"),
+    maxpool_case(2, 2, "same"),
+    maxpool_case(2, 1, "same"),
+    maxpool_case(3, 3, "valid"),
+    maxpool_case(3, 2, "same"),           # overlapping windows
+    maxpool_case(3, 1, "valid"),
+    maxpool_case(2, 2, "valid", ties=True),   # the first maximum in the window wins, as in TF
+    maxpool_case(3, 2, "same", ties=True),
+    maxpool_case(3, 2, "same", sample_shape=(2, 3, 2)),
+    dense_case(6),
+    dense_case(6, use_bias=False),
+    dense_case(4, activation="softmax"),
+    flatten_case(),
+    activation_case("relu", (5, 5, 2)),
+    activation_case("relu", (5, 5, 2), ties=True),
+    activation_case("sigmoid", (6,)),
+    activation_case("softmax", (5,)),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Losses and metrics
+# ---------------------------------------------------------------------------------------
+# Predictions include exact 0 and 1 (clipped to [1e-7, 1 - 1e-7], gradient zero there).
+BCE_SIGMOID = (np.array([[1], [0], [1], [0], [1], [0], [1], [0]], np.float32),
+               np.array([[0.0], [1.0], [1.0], [0.0], [0.3], [0.7], [0.5], [1e-9]], np.float32))
+# Soft labels: Keras's binary accuracy compares the label itself with (p > 0.5), so a
+# label of 0.7 never counts as right.
+BCE_SOFT_LABELS = (np.array([[0.9, 0.1], [0.7, 0.0], [0.2, 1.0], [0.5, 0.3]], np.float32),
+                   np.array([[0.8, 0.3], [0.6, 0.1], [0.1, 0.9], [0.4, 0.6]], np.float32))
+# Two softmax outputs per sample (the tutorial's head) with binary cross-entropy.
+BCE_SOFTMAX = (np.array([[1, 0], [0, 1], [1, 0], [0, 1], [1, 0]], np.float32),
+               np.array([[0.8, 0.2], [0.4, 0.6], [0.3, 0.7], [1.0, 0.0], [0.5, 0.5]],
+                        np.float32))
+# The third row does not sum to 1: Keras divides by the sum first, and so does minicnn.
+CCE = (np.array([[0, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32),
+       np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.4, 0.4, 0.4], [0.2, 0.3, 0.5],
+                 [0.1, 0.6, 0.3]], np.float32))
+
+
+def loss_case(name, loss_name, y_true, y_pred):
+    """Loss value, its gradient w.r.t. the predictions, and the accuracy Keras reports.
+
+    Keras gets the predictions as a plain tensor: no ``_keras_logits`` attribute, so it
+    computes on the probabilities (see :func:`keras_probabilities_layer`).
+    """
+    def compute():
+        tf, keras = keras_modules()
+        mini_loss = minicnn_losses.get(loss_name)
+        mini_watch, keras_watch = Stopwatch(), Stopwatch()
+        with mini_watch:
+            p = to_device(y_pred)
+            value = to_numpy(mini_loss(to_device(y_true), p))
+            grad = to_numpy(mini_loss.gradient(to_device(y_true), p))
+            accuracy = to_numpy(mini_loss.accuracy(to_device(y_true), p))
+        keras_loss = keras.losses.get(loss_name)
+        keras_accuracy = {"binary_crossentropy": keras.metrics.binary_accuracy,
+                          "categorical_crossentropy": keras.metrics.categorical_accuracy
+                          }[loss_name]
+        with keras_watch:
+            p_tensor = tf.constant(y_pred)
+            with tf.GradientTape() as tape:
+                tape.watch(p_tensor)
+                keras_value = tf.reduce_mean(keras_loss(y_true, p_tensor))
+            keras_grad = tape.gradient(keras_value, p_tensor)
+            keras_acc = tf.reduce_mean(keras_accuracy(y_true, p_tensor))
+        return ([Comparison("loss", "output", value, keras_value.numpy()),
+                 Comparison("accuracy", "output", accuracy, keras_acc.numpy()),
+                 Comparison("grad predictions", "gradient", grad, keras_grad.numpy())],
+                mini_watch.seconds, keras_watch.seconds)
+    return Case(name, compute)
+
+
+LOSS_CASES = [
+    loss_case("BCE sigmoid outputs (0 and 1 included)", "binary_crossentropy", *BCE_SIGMOID),
+    loss_case("BCE softmax outputs (0 and 1 included)", "binary_crossentropy", *BCE_SOFTMAX),
+    loss_case("BCE soft labels", "binary_crossentropy", *BCE_SOFT_LABELS),
+    loss_case("CCE (0, 1 and an unnormalised row)", "categorical_crossentropy", *CCE),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Optimizers
+# ---------------------------------------------------------------------------------------
+def keras_optimizer(keras, name, learning_rate, **kwargs):
+    """The Keras 3 optimizer with minicnn's (Keras 2's) semantics.
+
+    Keras 3's SGD has no ``decay`` argument. Keras 2 computed
+    ``lr_t = lr / (1 + decay * iterations)`` with ``iterations`` counted from 0 before the
+    update; ``InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)`` evaluated at the
+    optimizer's iteration count (also 0 before the first update) is the same schedule.
+    """
+    if name == "sgd":
+        decay = kwargs.pop("decay", 0.0)
+        if decay:
+            learning_rate = keras.optimizers.schedules.InverseTimeDecay(
+                learning_rate, decay_steps=1, decay_rate=decay)
+        return keras.optimizers.SGD(learning_rate, **kwargs)
+    return keras.optimizers.RMSprop(learning_rate, **kwargs)
+
+
+def optimizer_case(name, optimizer_name, learning_rate, steps=10, **kwargs):
+    """The weights of a (4, 3) kernel and a (3,) bias after ``steps`` updates from the
+    same fixed gradient arrays: minicnn sets ``layer.grads`` and calls
+    ``optimizer.apply([layer])``; Keras calls ``apply_gradients``."""
+    def compute():
+        tf, keras = keras_modules()
+        rng = _rng(name)
+        layer = minicnn.Dense(3, seed=1)
+        layer.build((4,))
+        start = [rng.standard_normal(w.shape).astype(np.float32) for w in layer.get_weights()]
+        layer.set_weights(start)
+        gradients = [[rng.standard_normal(w.shape).astype(np.float32) for w in start]
+                     for _ in range(steps)]
+        mini_optimizer = minicnn.optimizers.OPTIMIZERS[optimizer_name](learning_rate, **kwargs)
+        keras_opt = keras_optimizer(keras, optimizer_name, learning_rate, **kwargs)
+        variables = [keras.Variable(w) for w in start]
+        mini_watch, keras_watch = Stopwatch(), Stopwatch()
+        with mini_watch:
+            for step_grads in gradients:
+                layer.grads = {key: to_device(g) for key, g in zip(layer.params, step_grads)}
+                mini_optimizer.apply([layer])
+        with keras_watch:
+            for step_grads in gradients:
+                keras_opt.apply_gradients(zip([tf.constant(g) for g in step_grads], variables))
+        return ([Comparison(f"{key} after {steps} steps", "weights", w, v.numpy())
+                 for key, w, v in zip(layer.params, layer.get_weights(), variables)],
+                mini_watch.seconds, keras_watch.seconds)
+    return Case(name, compute)
+
+
+TUTORIAL_EPOCHS = 2     # decay = lr / epochs, as the tutorial sets it (large, to be visible)
+OPTIMIZER_CASES = [
+    optimizer_case("SGD lr 0.1", "sgd", 0.1),
+    optimizer_case("SGD lr 0.1 momentum 0.9", "sgd", 0.1, momentum=0.9),
+    optimizer_case("SGD lr 0.1 momentum 0.9 nesterov", "sgd", 0.1, momentum=0.9,
+                   nesterov=True),
+    optimizer_case("SGD lr 0.1 decay lr/2", "sgd", 0.1, decay=0.1 / TUTORIAL_EPOCHS),
+    optimizer_case("SGD lr 0.1 momentum 0.9 decay lr/2", "sgd", 0.1, momentum=0.9,
+                   decay=0.1 / TUTORIAL_EPOCHS),
+    optimizer_case("SGD lr 0.1 momentum 0.9 nesterov decay lr/2", "sgd", 0.1, momentum=0.9,
+                   nesterov=True, decay=0.1 / TUTORIAL_EPOCHS),
+    optimizer_case("RMSprop defaults", "rmsprop", 0.001),
+    # A large epsilon tells sqrt(a + eps) (Keras 3) from sqrt(a) + eps (Keras 2).
+    optimizer_case("RMSprop rho 0.8 epsilon 0.5", "rmsprop", 0.01, rho=0.8, epsilon=0.5),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Whole models, described once and built in both frameworks
+# ---------------------------------------------------------------------------------------
+# A model is a list of layer specs: ("conv", filters, activation), ("pool",),
+# ("relu",) for a separate Activation layer, ("flatten",), ("dense", units, activation).
+CATS_DOGS = [("conv", 32, "relu"), ("pool",), ("conv", 32, "relu"), ("pool",),
+             ("conv", 64, "relu"), ("pool",), ("flatten",), ("dense", 64, "relu"),
+             ("dense", 2, "softmax")]
+VGG_STYLE = [("conv", 8, None), ("relu",), ("conv", 8, None), ("relu",), ("pool",),
+             ("conv", 16, None), ("relu",), ("conv", 16, None), ("relu",), ("pool",),
+             ("flatten",), ("dense", 3, "softmax")]
+
+_KERAS_PREFIX = {"conv": "conv2d", "pool": "max_pooling2d", "relu": "activation",
+                 "flatten": "flatten", "dense": "dense"}
+
+
+def layer_names(spec):
+    """Keras's default names (conv2d, conv2d_1, ...), given to both models explicitly."""
+    counts, names = {}, []
+    for kind, *_ in spec:
+        prefix = _KERAS_PREFIX[kind]
+        count = counts.get(prefix, 0)
+        counts[prefix] = count + 1
+        names.append(prefix if count == 0 else f"{prefix}_{count}")
+    return names
+
+
+def build_minicnn(spec, sample_shape, seed=0):
+    layers = []
+    for i, ((kind, *args), name) in enumerate(zip(spec, layer_names(spec))):
+        extra = {"input_shape": sample_shape} if i == 0 else {}
+        if kind == "conv":
+            layers.append(minicnn.Conv2D(args[0], 3, padding="same", activation=args[1],
+                                         seed=seed + i, name=name, **extra))
+        elif kind == "pool":
+            layers.append(minicnn.MaxPooling2D(2, name=name, **extra))
+        elif kind == "relu":
+            layers.append(minicnn.Activation("relu", name=name, **extra))
+        elif kind == "flatten":
+            layers.append(minicnn.Flatten(name=name, **extra))
+        else:
+            layers.append(minicnn.Dense(args[0], activation=args[1], seed=seed + i, name=name,
+                                        **extra))
+    return minicnn.Sequential(layers)
+
+
+_probabilities_layer_class = None
+
+
+def keras_probabilities_layer(keras):
+    """A Keras layer that passes its input through unchanged, minus ``_keras_logits``.
+
+    Why: Keras 3's TensorFlow softmax tags its output with the logits
+    (``_keras_logits``), and ``binary_crossentropy`` then computes
+    ``sigmoid_cross_entropy(logits)`` as if the logits had come from a *sigmoid*, not
+    from the probabilities the softmax produced (on the tutorial's 2-way softmax:
+    0.7367 instead of 0.7290). Keras 2 and Keras 3 on JAX use the probabilities, as
+    minicnn does. ``tf.identity`` returns a new tensor without the attribute, so the
+    loss after this layer is the clipped-probability formula (tested in
+    test_models.py). Categorical cross-entropy needs no such layer: from the logits it
+    is the same function (only unclipped).
+    """
+    global _probabilities_layer_class
+    if _probabilities_layer_class is None:
+        tf, _ = keras_modules()
+
+        class ProbabilitiesOnly(keras.layers.Layer):
+            def call(self, inputs):
+                return tf.identity(inputs)
+
+        _probabilities_layer_class = ProbabilitiesOnly
+    return _probabilities_layer_class(name="probabilities_only")
+
+
+def build_keras(keras, spec, sample_shape, probabilities_output=False):
+    """The Keras twin of :func:`build_minicnn` (Keras's own initial weights)."""
+    layers = [keras.Input(sample_shape)]
+    for (kind, *args), name in zip(spec, layer_names(spec)):
+        if kind == "conv":
+            layers.append(keras.layers.Conv2D(args[0], 3, padding="same", activation=args[1],
+                                              name=name))
+        elif kind == "pool":
+            layers.append(keras.layers.MaxPooling2D(2, name=name))
+        elif kind == "relu":
+            layers.append(keras.layers.Activation("relu", name=name))
+        elif kind == "flatten":
+            layers.append(keras.layers.Flatten(name=name))
+        else:
+            layers.append(keras.layers.Dense(args[0], activation=args[1], name=name))
+    if probabilities_output:
+        layers.append(keras_probabilities_layer(keras))
+    return keras.Sequential(layers)
+
+
+def copy_weights_to_keras(mini_model, keras_model):
+    for layer in mini_model.layers:
+        keras_model.get_layer(layer.name).set_weights(layer.get_weights())
+
+
+def model_data(sample_shape, classes, n, seed):
+    """Random images in [0, 1] and one-hot labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, (n, *sample_shape)).astype(np.float32)
+    return x, minicnn.to_categorical(rng.integers(0, classes, n), classes)
+
+
+def model_case(name, spec, sample_shape, loss, optimizer, n=24, batch_size=8, epochs=3):
+    """Forward, loss, every gradient, then ``fit`` in both: per-epoch losses and
+    accuracies, the final weights, and ``evaluate`` after training."""
+    classes = spec[-1][1]       # units of the final dense layer
+
+    def compute():
+        tf, keras = keras_modules()
+        x, y = model_data(sample_shape, classes, n, seed=len(name))
+        xb, yb = x[:batch_size], y[:batch_size]
+        mini = build_minicnn(spec, sample_shape)
+        keras_model = build_keras(keras, spec, sample_shape,
+                                  probabilities_output=loss == "binary_crossentropy")
+        copy_weights_to_keras(mini, keras_model)
+        mini_watch, keras_watch = Stopwatch(), Stopwatch()
+        comparisons = []
+
+        mini.compile(minicnn.SGD(**optimizer), loss, ["accuracy"])
+        with mini_watch:
+            y_pred = mini.forward(to_device(xb), training=True)
+            loss_value = to_numpy(mini.loss(to_device(yb), y_pred))
+            mini.backward(mini.loss.gradient(to_device(yb), y_pred))
+        with keras_watch:
+            keras_loss = keras.losses.get(loss)
+            with tf.GradientTape() as tape:
+                keras_pred = keras_model(xb, training=True)
+                keras_value = tf.reduce_mean(keras_loss(yb, keras_pred))
+            keras_grads = tape.gradient(keras_value, keras_model.trainable_weights)
+        comparisons += [Comparison("output", "output", to_numpy(y_pred), keras_pred.numpy()),
+                        Comparison("loss", "output", loss_value, keras_value.numpy())]
+        keras_grads = iter(keras_grads)
+        for layer in mini.layers:
+            for key in layer.params:
+                comparisons.append(Comparison(f"grad {layer.name}/{key}", "gradient",
+                                              layer.grads[key], next(keras_grads).numpy()))
+
+        # "accuracy" means binary accuracy after binary cross-entropy in Keras 2 (the
+        # tutorial's) and in minicnn. Keras 3 picks by the output's width instead and would
+        # report categorical accuracy for a 2-way softmax (the two differ only at p = 0.5),
+        # so the metric is named explicitly.
+        metric = (keras.metrics.BinaryAccuracy(name="accuracy")
+                  if loss == "binary_crossentropy" else "accuracy")
+        keras_model.compile(optimizer=keras_optimizer(keras, "sgd", **optimizer), loss=loss,
+                            metrics=[metric])
+        with mini_watch:
+            mini_history = mini.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False,
+                                    verbose=0)
+            mini_eval = mini.evaluate(x, y, batch_size=batch_size)
+        with keras_watch:
+            keras_history = keras_model.fit(x, y, batch_size=batch_size, epochs=epochs,
+                                            shuffle=False, verbose=0)
+            keras_eval = keras_model.evaluate(x, y, batch_size=batch_size, verbose=0)
+        for epoch in range(epochs):
+            for key in ("loss", "accuracy"):
+                comparisons.append(Comparison(
+                    f"{key} epoch {epoch + 1}", "weights", mini_history.history[key][epoch],
+                    keras_history.history[key][epoch]))
+        for layer in mini.layers:
+            keras_layer = keras_model.get_layer(layer.name)
+            for key, w, v in zip(layer.params, layer.get_weights(), keras_layer.get_weights()):
+                comparisons.append(Comparison(f"trained {layer.name}/{key}", "weights", w, v))
+        comparisons += [Comparison("evaluate loss", "weights", mini_eval[0], keras_eval[0]),
+                        Comparison("evaluate accuracy", "weights", mini_eval[1], keras_eval[1])]
+        return comparisons, mini_watch.seconds, keras_watch.seconds
+    return Case(name, compute)
+
+
+MODEL_CASES = [
+    model_case("cats/dogs net 32x32x3, BCE, SGD momentum 0.9 decay", CATS_DOGS, (32, 32, 3),
+               "binary_crossentropy",
+               {"learning_rate": 0.01, "momentum": 0.9, "decay": 0.01 / 3}),
+    # 20 samples in batches of 8: the last batch of each epoch holds 4, and both weight
+    # each batch's loss by its size in the epoch's mean.
+    model_case("VGG-style 16x16x3, CCE, SGD nesterov", VGG_STYLE, (16, 16, 3),
+               "categorical_crossentropy",
+               {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}, n=20),
+]
+
+
+def evaluate_case(name, loss, units, activation, n=10, batch_size=4):
+    """``Sequential.evaluate`` against Keras's ``evaluate``: [loss, accuracy] over batches
+    of 4, 4 and 2. Keras chooses what "accuracy" means itself here: binary accuracy for
+    one sigmoid output, categorical accuracy for a softmax."""
+    spec, sample_shape = [("dense", units, activation)], (5,)
+
+    def compute():
+        _, keras = keras_modules()
+        rng = _rng(name)
+        x = rng.standard_normal((n, *sample_shape)).astype(np.float32)
+        labels = rng.integers(0, max(units, 2), n)
+        y = (labels.reshape(-1, 1).astype(np.float32) if units == 1
+             else minicnn.to_categorical(labels, units))
+        mini = build_minicnn(spec, sample_shape)
+        mini.compile("sgd", loss, ["accuracy"])
+        keras_model = build_keras(keras, spec, sample_shape)
+        copy_weights_to_keras(mini, keras_model)
+        keras_model.compile(optimizer="sgd", loss=loss, metrics=["accuracy"])
+        mini_watch, keras_watch = Stopwatch(), Stopwatch()
+        with mini_watch:
+            mini_eval = mini.evaluate(x, y, batch_size=batch_size)
+        with keras_watch:
+            keras_eval = keras_model.evaluate(x, y, batch_size=batch_size, verbose=0)
+        return ([Comparison("evaluate loss", "output", mini_eval[0], keras_eval[0]),
+                 Comparison("evaluate accuracy", "output", mini_eval[1], keras_eval[1])],
+                mini_watch.seconds, keras_watch.seconds)
+    return Case(name, compute)
+
+
+EVALUATE_CASES = [
+    evaluate_case("evaluate sigmoid + BCE, batches 4/4/2", "binary_crossentropy", 1, "sigmoid"),
+    evaluate_case("evaluate softmax + CCE, batches 4/4/2", "categorical_crossentropy", 3,
+                  "softmax"),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Weights saved by Keras, loaded into minicnn
+# ---------------------------------------------------------------------------------------
+def _save_keras_weights(keras, keras_model, path, layout):
+    """``layout``: "weights.h5" (Keras 3's ``save_weights``) or "legacy" (Keras 2's
+    HDF5 layout, with ``layer_names`` / ``weight_names`` attributes)."""
+    if layout == "weights.h5":
+        keras_model.save_weights(path)
+        return
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, keras_model)
+
+
+def weights_file_case(layout, by_name=False, spec=CATS_DOGS, sample_shape=(32, 32, 3)):
+    """Keras initialises and saves; minicnn loads and predicts the same outputs."""
+    name = f"load Keras {layout} file{' by name' if by_name else ''}"
+
+    def compute():
+        from minicnn.weights import load_weights
+
+        _, keras = keras_modules()
+        x, _ = model_data(sample_shape, 2, 8, seed=3)
+        keras_model = build_keras(keras, spec, sample_shape)
+        mini = build_minicnn(spec, sample_shape, seed=99)
+        mini_watch, keras_watch = Stopwatch(), Stopwatch()
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.weights.h5" if layout == "weights.h5"
+                                else "model.h5")
+            with keras_watch:
+                _save_keras_weights(keras, keras_model, path, layout)
+            with mini_watch:
+                load_weights(mini, path, by_name=by_name)
+        with mini_watch:
+            mini_out = mini.predict(x)
+        with keras_watch:
+            keras_out = keras_model.predict(x, verbose=0)
+        comparisons = [Comparison("predict", "output", mini_out, keras_out)]
+        comparisons += [Comparison(f"loaded weight {i}", "weights", w, v) for i, (w, v)
+                        in enumerate(zip(mini.get_weights(), keras_model.get_weights()))]
+        return comparisons, mini_watch.seconds, keras_watch.seconds
+    return Case(name, compute)
+
+
+WEIGHTS_CASES = [weights_file_case("weights.h5"), weights_file_case("legacy"),
+                 weights_file_case("legacy", by_name=True)]
+
+ALL_CASES = (LAYER_CASES + LOSS_CASES + EVALUATE_CASES + OPTIMIZER_CASES + MODEL_CASES
+             + WEIGHTS_CASES)
