@@ -51,10 +51,6 @@ def save_figure(fig, path, dpi=None):
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi or fig.dpi)
-        # The temporary file is private (0600); give the PNG the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
     return path
 
 
