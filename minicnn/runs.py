@@ -1,0 +1,155 @@
+"""Run folders: keep every training run's history and settings, then compare runs.
+
+A run folder holds
+
+    config.json    what was trained and how (any JSON-able dict you pass)
+    history.json   the per-epoch logs (``History.save``), readable by ``History.load``
+    history.csv    the same as a table, for spreadsheets
+    model.h5       the trained model, when one is given (``load_model`` reads it)
+
+    save_run("runs/dropout", history, {"model": "cnn", "dropout": True}, model)
+    table = compare_runs(["runs/baseline", "runs/dropout"], path="compare.png")
+
+``compare_runs`` overlays the validation curves of several runs on one plot and
+prints a table of each run's best epoch and score.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from .callbacks import History
+from .io_utils import atomic_write_text
+
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.json"
+HISTORY_CSV = "history.csv"
+MODEL_FILE = "model.h5"
+
+
+def _jsonable(value):
+    """Numbers, strings, lists and dicts pass; anything else becomes its ``str``."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:   # NumPy scalars
+        return value.item()
+    return str(value)
+
+
+def save_run(folder, history, config=None, model=None):
+    """Write ``history`` (a History, or the ``fit`` return value), ``config`` and
+    optionally ``model`` into ``folder`` (created if needed). Returns the folder.
+
+    Every file is written atomically, so an interrupted save never leaves a
+    half-written file; files of an earlier run in the same folder are replaced.
+    """
+    if not isinstance(history, History):
+        raise TypeError(f"save_run expects the History that fit returned, got "
+                        f"{type(history).__name__}")
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"run folder {folder!r} exists and is not a folder")
+    os.makedirs(folder, exist_ok=True)
+    atomic_write_text(os.path.join(folder, CONFIG_FILE),
+                      json.dumps(_jsonable(dict(config or {})), indent=2) + "\n")
+    history.save(os.path.join(folder, HISTORY_FILE))
+    history.save(os.path.join(folder, HISTORY_CSV))
+    if model is not None:
+        model.save(os.path.join(folder, MODEL_FILE))
+    return folder
+
+
+def load_run(folder):
+    """``(history, config)`` of a run folder written by :func:`save_run`."""
+    folder = os.fspath(folder)
+    history_path = os.path.join(folder, HISTORY_FILE)
+    if not os.path.isfile(history_path):
+        raise FileNotFoundError(f"{folder!r} is not a run folder: it has no {HISTORY_FILE} "
+                                "(write one with minicnn.runs.save_run)")
+    config_path = os.path.join(folder, CONFIG_FILE)
+    config = {}
+    if os.path.isfile(config_path):
+        with open(config_path, encoding="utf-8") as f:
+            config = json.load(f)
+    return History.load(history_path), config
+
+
+def best_epoch(values, metric):
+    """``(epoch, value)`` of the best entry, 1-based; the highest for accuracies,
+    the lowest for losses (the same rule as ``EarlyStopping(mode="auto")``)."""
+    if not values:
+        raise ValueError(f"no values recorded for {metric!r}")
+    pick = max if "acc" in metric else min
+    index = pick(range(len(values)), key=values.__getitem__)
+    return index + 1, values[index]
+
+
+def _label(folder):
+    return os.path.basename(os.path.normpath(os.fspath(folder))) or os.fspath(folder)
+
+
+def compare_runs(folders, metric="val_accuracy", path=None, print_table=True):
+    """Overlay ``metric`` of several runs on one plot and summarise each run.
+
+    Returns a list of rows ``{"run", "epochs", "best_epoch", "best", "last"}``,
+    one per folder, in the order given; prints them as a table unless
+    ``print_table=False``; saves the plot as a PNG when ``path`` is given.
+    """
+    folders = list(folders)
+    if not folders:
+        raise ValueError("compare_runs needs at least one run folder")
+    rows, curves = [], {}
+    for folder in folders:
+        history, _ = load_run(folder)
+        logs = history.history
+        if metric not in logs:
+            raise KeyError(f"run {os.fspath(folder)!r} has no {metric!r}; it recorded "
+                           f"{sorted(logs)}")
+        label = _label(folder)
+        if label in curves:             # two runs with the same folder name
+            label = os.fspath(folder)
+        curves[label] = logs[metric]
+        epoch, value = best_epoch(logs[metric], metric)
+        rows.append({"run": label, "epochs": len(logs[metric]), "best_epoch": epoch,
+                     "best": value, "last": logs[metric][-1]})
+    if print_table:
+        print(format_table(rows, metric))
+    if path is not None:
+        plot_runs(curves, metric, path)
+    return rows
+
+
+def format_table(rows, metric):
+    """The rows of :func:`compare_runs` as aligned text."""
+    width = max(len("run"), *(len(r["run"]) for r in rows))
+    lines = [f"{'run':<{width}}  epochs  best epoch  best {metric}  last {metric}"]
+    for r in rows:
+        lines.append(f"{r['run']:<{width}}  {r['epochs']:>6}  {r['best_epoch']:>10}  "
+                     f"{r['best']:>{len(metric) + 5}.4f}  {r['last']:>{len(metric) + 5}.4f}")
+    return "\n".join(lines)
+
+
+def plot_runs(curves, metric, path=None, dpi=90):
+    """One line per run: ``curves`` is ``{label: [value per epoch]}``. Returns the Figure."""
+    from .viz import _figure, _finish
+
+    fig = _figure((7, 4.5), dpi)
+    ax = fig.subplots()
+    for label, values in curves.items():
+        epochs = range(1, len(values) + 1)
+        line, = ax.plot(epochs, values, label=label)
+        epoch, value = best_epoch(values, metric)
+        ax.plot([epoch], [value], "o", color=line.get_color())   # mark the best epoch
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} by run (dots: best epoch)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+__all__ = ["best_epoch", "compare_runs", "format_table", "load_run", "plot_runs", "save_run"]
