@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from .cases import keras_modules
+from .harness import keras_modules
 
 REQUIRE_VARIABLE = "MINICNN_REQUIRE_KERAS"
 

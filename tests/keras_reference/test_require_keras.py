@@ -3,14 +3,14 @@ import sys
 
 import pytest
 
-from . import cases
+from . import harness
 from .conftest import REQUIRE_VARIABLE, keras_or_skip, keras_required
 
 
 @pytest.fixture
 def keras_missing(monkeypatch):
     """Make ``import tensorflow`` and ``import keras`` fail as where they are not installed."""
-    monkeypatch.setattr(cases, "_keras_cache", None)
+    monkeypatch.setattr(harness, "_keras_cache", None)
     for module in ("tensorflow", "keras"):
         monkeypatch.setitem(sys.modules, module, None)    # None there: ImportError
 
