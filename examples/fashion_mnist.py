@@ -224,7 +224,8 @@ def main(argv=None):
         "learning_rate": args.learning_rate, "decay_per_epoch": args.decay,
         "confusion_matrix": matrix.tolist(),
         "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-        "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+        "command": " ".join(["python examples/fashion_mnist.py",
+                             *(sys.argv[1:] if argv is None else argv)]),
     }
     atomic_write_text(out("results.json"), json.dumps(results, indent=2) + "\n")
     print(f"plots, report and runs written to {args.output}")
