@@ -363,7 +363,9 @@ def build_parser():
                 "Run VGG16's convolutional base over DIRECTORY's class folders once and "
                 "cache the outputs (features.npy, labels.npy) under --cache.")
     p.add_argument("directory", help="folder with one sub-folder of images per class")
-    p.add_argument("--weights", default=None, help="Keras VGG16 'notop' HDF5 weight file")
+    p.add_argument("--weights", default=os.environ.get("MINICNN_VGG16_WEIGHTS"),
+                   help="Keras VGG16 'notop' HDF5 weight file (default: "
+                   "$MINICNN_VGG16_WEIGHTS; without one, random weights)")
     p.add_argument("--cache", default="features_cache", help="cache folder (features_cache)")
     p.add_argument("--image-size", type=int, default=150)
     p.add_argument("--batch-size", type=int, default=32)

@@ -122,7 +122,8 @@ def test_submit_writes_the_kaggle_csv(trained, tmp_path):
     assert all(0.0 <= float(r[1]) <= 1.0 for r in rows[1:])
 
 
-def test_features_caches_vgg16_outputs(tmp_path, capsys):
+def test_features_caches_vgg16_outputs(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MINICNN_VGG16_WEIGHTS", raising=False)
     for label in ("cats", "dogs"):
         (tmp_path / "imgs" / label).mkdir(parents=True)
         for i in range(2):
