@@ -16,8 +16,8 @@ The steps, each printed as it happens:
    images, print a classification report and draw a confusion matrix.
 
 Everything lands in --output: PNGs, ``classification_report.txt``,
-``results.json`` and one run folder per model (``runs/``) that
-``minicnn compare`` reads. Needs the IDX files: ``apt-get install dataset-fashion-mnist``.
+``results.json`` and one run folder per model (``runs/``: config, history and
+model.h5) that ``minicnn compare`` reads. Needs the IDX files: ``apt-get install dataset-fashion-mnist``.
 """
 import argparse
 import json
@@ -143,7 +143,8 @@ def train(name, dropout, data, args, epochs):
               "learning_rate": args.learning_rate, "decay_per_epoch": args.decay,
               "seed": args.seed, "subset": args.subset, "train_seconds": round(seconds, 1),
               "layers": model.get_config()["layers"]}
-    save_run(os.path.join(args.output, "runs", name), history, config)
+    # model.h5 beside the history (git ignores *.h5): minicnn.load_model reads it back.
+    save_run(os.path.join(args.output, "runs", name), history, config, model)
     return model, history, seconds
 
 

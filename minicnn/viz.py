@@ -279,10 +279,10 @@ def plot_feature_maps(model, image, path=None, max_maps=8, dpi=DEFAULT_DPI):
     fig = _figure((max_maps + 1, 1.2 * len(maps)), dpi)
     axes = np.array(fig.subplots(len(maps), max_maps + 1)).reshape(len(maps), max_maps + 1)
     for row, (name, activation) in enumerate(maps):
-        _show(axes[row, 0], np.clip(image, 0, 1) if row == 0 else np.zeros((1, 1)),
-              "input" if row == 0 else None)
-        if row:
-            axes[row, 0].axis("off")
+        if row == 0:
+            _show(axes[0, 0], np.clip(image, 0, 1), "input")
+        else:
+            axes[row, 0].axis("off")     # the input is drawn once; only the label here
         axes[row, 0].text(-0.1, 0.5, f"{name}\n{activation.shape[0]}x{activation.shape[1]}",
                           transform=axes[row, 0].transAxes, ha="right", va="center",
                           fontsize=7)
