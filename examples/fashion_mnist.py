@@ -17,7 +17,8 @@ The steps, each printed as it happens:
 
 Everything lands in --output: PNGs, ``classification_report.txt``,
 ``results.json`` and one run folder per model (``runs/``: config, history and
-model.h5) that ``minicnn compare`` reads. Needs the IDX files: ``apt-get install dataset-fashion-mnist``.
+model.h5) that ``minicnn compare`` reads.
+Needs the IDX files: ``apt-get install dataset-fashion-mnist``.
 """
 import argparse
 import json
