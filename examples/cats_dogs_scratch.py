@@ -17,7 +17,7 @@ import sys
 from minicnn import tutorial
 
 QUICK = {"n": 1000, "epochs": 3}        # real data: 800 train / 200 validation photos
-QUICK_SYNTHETIC = {"epochs": 4}
+QUICK_SYNTHETIC = {"epochs": 3}
 
 
 def parse_args(argv=None):
@@ -38,7 +38,7 @@ def parse_args(argv=None):
     parser.add_argument("--output", default="runs/cats_dogs_scratch", help="run folder")
     parser.add_argument("--quick", action="store_true",
                         help="a demo that finishes in minutes: n=1000 and 3 epochs on real "
-                        "data, 4 epochs on the synthetic set")
+                        "data, 3 epochs on the synthetic set")
     parser.add_argument("--submit", metavar="TEST_DIR",
                         help="after training, write OUTPUT/submission.csv for this folder")
     return parser.parse_args(argv)

@@ -1,0 +1,66 @@
+"""The cats/dogs recipe end to end on tiny generated photos: run folder and submission."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minicnn import load_model, tutorial
+from minicnn.data import write_shapes_directory
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cats_dogs")
+    data = write_shapes_directory(root / "data", n_train=24, n_validation=12, size=32,
+                                  kind="stripes")
+    results = tutorial.train_cats_dogs(data=str(data), output=str(root / "run"), epochs=2,
+                                       batch_size=8, image_size=32, verbose=0, workers=1)
+    return root, results
+
+
+def test_the_run_folder_has_model_history_plots_and_config(run):
+    root, results = run
+    folder = root / "run"
+    for name in ("model.h5", "history.json", "history.csv", "curves.png", "config.json",
+                 "results.json"):
+        assert (folder / name).is_file(), name
+    history = json.loads((folder / "history.json").read_text())["history"]
+    assert len(history["val_accuracy"]) == results["epochs_run"] <= 2
+    assert results["train_samples"] == 24 and results["validation_samples"] == 12
+    assert results["class_indices"] == {"cats": 0, "dogs": 1}
+    assert Image.open(folder / "curves.png").size == (810, 315)   # 9 x 3.5 inches at 90 dpi
+    model = load_model(folder / "model.h5")
+    assert model.input_shape == (32, 32, 3) and model.output_shape == (2,)
+
+
+def test_tutorial_model_matches_the_keras_tutorial():
+    model = tutorial.build_cats_dogs_model()
+    assert [type(l).__name__ for l in model.layers] == [
+        "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D",
+        "Dropout", "Flatten", "Dense", "Dropout", "Dense"]
+    assert model.layers[7].output_shape == (18 * 18 * 64,)
+    assert model.count_params() == 1_355_938
+    tutorial.compile_cats_dogs(model, epochs=50)
+    assert model.optimizer.decay == pytest.approx(0.01 / 50)
+    assert model.optimizer.momentum == 0.9
+
+
+def test_submission_is_sorted_by_numeric_id(run, tmp_path):
+    root, _ = run
+    rng = np.random.default_rng(0)
+    for image_id in (10, 2, 1):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(
+            tmp_path / f"{image_id}.jpg")
+    out = tmp_path / "submission.csv"
+    count = tutorial.write_kaggle_submission(root / "run" / "model.h5", tmp_path, out)
+    rows = list(csv.reader(out.open()))
+    assert count == 3 and rows[0] == ["id", "label"]
+    assert [r[0] for r in rows[1:]] == ["1", "2", "10"]
+    assert all(0.0 <= float(r[1]) <= 1.0 for r in rows[1:])
+
+
+def test_a_missing_data_folder_says_how_to_get_the_data(tmp_path):
+    with pytest.raises(FileNotFoundError, match="kaggle.com/c/dogs-vs-cats"):
+        tutorial.train_cats_dogs(data=str(tmp_path / "nope"), output=str(tmp_path / "run"))
