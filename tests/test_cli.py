@@ -188,6 +188,8 @@ def test_errors_are_one_line_unless_debug(tmp_path, capsys):
     assert "Traceback" not in err
     with pytest.raises(cli.CommandError):
         cli.main(["--debug", "evaluate", missing, str(tmp_path)])
+    assert cli.main(["train", "--data", str(tmp_path / "no_photos")]) == 1
+    assert "data folder" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:             # a wrong command line: code 2
         cli.main(["train"])
     assert exit_info.value.code == 2
