@@ -9,6 +9,7 @@ from PIL import Image
 
 from minicnn import Conv2D, MaxPooling2D, Sequential
 from minicnn.applications import extract_features, preprocess_input
+from minicnn.applications.features import cache_entry
 from minicnn.data import ImageDataGenerator, load_image
 
 SIZE = 12
@@ -103,6 +104,8 @@ def test_cache_is_reused_for_the_same_inputs(folder, tmp_path):
     assert manifest["preprocessing"]["mode"] == "caffe"
     assert [l["config"]["name"] for l in manifest["model"]["layers"]] == ["c", "p"]
 
+    assert cache_entry(base, iterator(folder), cache) == (str(cache / entries[0]), True)
+    assert cache_entry(base, iterator(folder), cache, "rescale")[1] is False
     counter = CountingBase(base)
     again, labels_again = extract_features(base, iterator(folder), cache_dir=cache, verbose=0)
     assert counter.images == 0          # loaded, not recomputed

@@ -181,6 +181,14 @@ def _shrink(features_path, rows):
         del small, full
 
 
+def cache_entry(base_model, iterator, cache_dir, preprocessing="caffe"):
+    """``(folder, complete)``: where ``extract_features`` keeps these inputs' features
+    under ``cache_dir``, and whether a complete entry is already there."""
+    key = _key(_identity(base_model, iterator, preprocessing))
+    folder = os.path.join(os.fspath(cache_dir), key)
+    return folder, _load_entry(folder, key) is not None
+
+
 def extract_features(base_model, iterator, cache_dir=None, batch_size=32, preprocessing="caffe",
                      verbose=1):
     """Outputs of ``base_model`` for every image of ``iterator``, with their labels.
@@ -246,4 +254,4 @@ def extract_features(base_model, iterator, cache_dir=None, batch_size=32, prepro
     return result
 
 
-__all__ = ["extract_features", "model_identity", "source_manifest"]
+__all__ = ["cache_entry", "extract_features", "model_identity", "source_manifest"]

@@ -1,0 +1,245 @@
+"""Cats vs dogs with VGG16's ImageNet features: the Keras tutorial's transfer learning.
+
+    python examples/cats_dogs_vgg16.py --n 2000 --preprocess both
+    python examples/cats_dogs_vgg16.py --n 2000 --fine-tune 2
+
+1. Split Kaggle's ``train/`` folder (--data, else $MINICNN_DATA, else
+   /work/shared/data/cats_dogs/train) into train/ and validation/ class folders
+   of links (minicnn.data.organize_kaggle_split); --n photos, --ratio for validation.
+2. Run VGG16's convolutional base (ImageNet weights, --weights) over every photo
+   once: the "bottleneck features". This is nearly all of the work (about 15 GFLOP
+   per 150x150 photo), so the block4_pool outputs are cached on disk (--cache) and
+   a re-run loads them; block5 (4% of the work) is run from them each time, which
+   also lets --fine-tune train block5 without touching blocks 1-4 again.
+3. Train the tutorial's classifier on the block5_pool features, for each
+   preprocessing (--preprocess): "caffe", what the weights were trained with
+   (BGR, ImageNet means subtracted) and "rescale", the tutorial's x/255.
+4. --fine-tune EPOCHS: unfreeze block5 (block5_conv1..3) on top of the trained
+   head, everything before it frozen, SGD(1e-4, momentum 0.9), as the Keras blog's
+   fine-tuning step (without its augmentation: the inputs are cached features).
+
+The output folder (--output) receives history_<run>.json/.csv, curves_<run>.png,
+results.json (accuracies, extraction time, images/s, peak memory) and the trained
+models (*.h5, not for git).
+"""
+import argparse
+import csv
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+import minicnn
+from minicnn import Dense, Dropout, Flatten, RMSprop, SGD, Sequential
+from minicnn.applications import VGG16, extract_features
+from minicnn.applications.features import cache_entry
+from minicnn.data import ImageDataGenerator, organize_kaggle_split
+from minicnn.io_utils import atomic_write_text
+
+DEFAULT_DATA = "/work/shared/data/cats_dogs/train"
+DEFAULT_WEIGHTS = "/work/shared/data/vgg16/vgg16_imagenet_notop.h5"
+IMAGE_SIZE = (150, 150)
+BLOCK5_START = "block5_conv1"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help=f"Kaggle train folder (default: $MINICNN_DATA, else "
+                        f"{DEFAULT_DATA}), or a folder with train/ and validation/ class folders")
+    parser.add_argument("--weights", default=os.environ.get("MINICNN_VGG16_WEIGHTS",
+                                                            DEFAULT_WEIGHTS),
+                        help="Keras VGG16 notop weight file (.h5)")
+    parser.add_argument("--n", type=int, default=4000, help="photos in all (4000)")
+    parser.add_argument("--ratio", type=float, default=0.2, help="validation share (0.2)")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, nargs="+", default=[1e-4],
+                        help="RMSprop learning rate(s) for the head; several: one run each")
+    parser.add_argument("--preprocess", choices=["caffe", "rescale", "both"], default="caffe")
+    parser.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
+                        help="then fine-tune block5 for this many epochs (0: no)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default="examples/output/vgg16")
+    parser.add_argument("--work", default="runs/cats_dogs_vgg16",
+                        help="where the split (links) and the feature cache go")
+    return parser.parse_args(argv)
+
+
+def peak_rss_mb():
+    """The process's peak resident memory so far (VmHWM), in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def split_folders(args):
+    """{"train": folder, "validation": folder} with cats/ and dogs/ inside."""
+    data = args.data or os.environ.get("MINICNN_DATA") or DEFAULT_DATA
+    if not os.path.isdir(data):
+        sys.exit(f"no data folder {data!r}: pass --data (Kaggle's train/ folder)")
+    if all(os.path.isdir(os.path.join(data, s)) for s in ("train", "validation")):
+        return {s: os.path.join(data, s) for s in ("train", "validation")}, data
+    dest = os.path.join(args.work, f"split_n{args.n}_r{args.ratio}_s{args.seed}")
+    counts = organize_kaggle_split(data, dest, n=args.n, ratio=args.ratio, seed=args.seed,
+                                   force=True)
+    print(f"split of {data}: {counts['train']} train, {counts['validation']} validation")
+    return {s: os.path.join(dest, s) for s in ("train", "validation")}, data
+
+
+def bottleneck(bottom, top, folder, mode, args):
+    """block4_pool features (cached), block5_pool features, labels and timings."""
+    iterator = ImageDataGenerator().flow_from_directory(
+        folder, target_size=IMAGE_SIZE, class_mode="binary", batch_size=args.batch_size,
+        shuffle=False)
+    _, cached = cache_entry(bottom, iterator, os.path.join(args.work, "cache"), mode)
+    start = time.perf_counter()
+    block4, labels = extract_features(bottom, iterator, os.path.join(args.work, "cache"),
+                                      batch_size=args.batch_size, preprocessing=mode)
+    seconds = time.perf_counter() - start
+    iterator.close()
+    block5 = top.predict(block4, batch_size=args.batch_size)    # (N, 4, 4, 512), 4% of the work
+    info = {"images": int(len(labels)), "cached": cached, "seconds": round(seconds, 1),
+            "images_per_second": None if cached else round(len(labels) / seconds, 2),
+            "peak_rss_mb": round(peak_rss_mb(), 1)}
+    print(f"{folder} ({mode}): {info}")
+    return block4, block5, np.asarray(labels, dtype=np.float32), info
+
+
+def make_head(input_shape, seed):
+    """The tutorial's classifier, as the task specifies it."""
+    return [Flatten(input_shape=input_shape, name="flatten"),
+            Dense(512, activation="relu", name="fc1", seed=seed),
+            Dropout(0.5, name="dropout1", seed=seed),
+            Dense(256, activation="relu", name="fc2", seed=seed + 1),
+            Dropout(0.2, name="dropout2", seed=seed + 1),
+            Dense(1, activation="sigmoid", name="predictions", seed=seed + 2)]
+
+
+def save_history(history, name, output):
+    rows = [dict(epoch=i + 1, **{k: v[i] for k, v in history.items()})
+            for i in range(len(next(iter(history.values()))))]
+    atomic_write_text(os.path.join(output, f"history_{name}.json"), json.dumps(history,
+                                                                                indent=1))
+    path = os.path.join(output, f"history_{name}.csv")
+    with open(path + ".tmp", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(path + ".tmp", path)
+
+
+def plot(histories, name, output):
+    """Loss and accuracy curves (train dashed, validation solid) for several runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for (label, history), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"]):
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            ax.plot(epochs, history[metric], "--", color=color["color"], label=f"{label} train")
+            ax.plot(epochs, history[f"val_{metric}"], "-", color=color["color"],
+                    label=f"{label} validation")
+            ax.set_xlabel("epoch")
+            ax.set_title(metric)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(output, f"curves_{name}.png"), dpi=70)
+    plt.close(fig)
+
+
+def summarize(history):
+    best = int(np.argmax(history["val_accuracy"]))
+    return {"best_val_accuracy": round(history["val_accuracy"][best], 4),
+            "best_epoch": best + 1, "final_val_accuracy": round(history["val_accuracy"][-1], 4),
+            "final_val_loss": round(history["val_loss"][-1], 4)}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.output, exist_ok=True)
+    folders, source = split_folders(args)
+    base = VGG16(weights=args.weights, input_shape=(*IMAGE_SIZE, 3))
+    split_at = [layer.name for layer in base.layers].index(BLOCK5_START)
+    bottom = Sequential(base.layers[:split_at], name="vgg16_blocks1to4")   # shares the layers
+    top = Sequential(base.layers[split_at:], name="vgg16_block5")
+    modes = ["caffe", "rescale"] if args.preprocess == "both" else [args.preprocess]
+    results = {"data": source, "n": args.n, "ratio": args.ratio, "epochs": args.epochs,
+               "batch_size": args.batch_size, "image_size": list(IMAGE_SIZE),
+               "cpu_count": os.cpu_count(), "device": minicnn.device(),
+               "extraction": {}, "runs": {}}
+    features = {}
+    for mode in modes:
+        features[mode] = {split: bottleneck(bottom, top, folder, mode, args)
+                          for split, folder in folders.items()}
+        results["extraction"][mode] = {s: f[3] for s, f in features[mode].items()}
+
+    histories, heads = {}, {}
+    for mode in modes:
+        (_, x_train, y_train, _), (_, x_val, y_val, _) = (features[mode]["train"],
+                                                          features[mode]["validation"])
+        for lr in args.lr:
+            name = f"{mode}_lr{lr:g}"
+            minicnn.set_seed(args.seed)
+            head = Sequential(make_head(top.output_shape, args.seed), name=f"head_{name}")
+            head.compile(RMSprop(learning_rate=lr), "binary_crossentropy", ["accuracy"])
+            start = time.perf_counter()
+            history = head.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
+                               validation_data=(x_val, y_val), verbose=1).history
+            histories[name], heads[name] = history, head
+            results["runs"][name] = {"preprocessing": mode, "optimizer": "rmsprop",
+                                     "learning_rate": lr, **summarize(history),
+                                     "train_seconds": round(time.perf_counter() - start, 1)}
+            save_history(history, name, args.output)
+            head.save(os.path.join(args.output, f"head_{name}.h5"))
+            print(name, results["runs"][name])
+    plot(histories, "heads", args.output)
+    best = max(results["runs"], key=lambda k: results["runs"][k]["best_val_accuracy"])
+    results["best_run"] = best
+    if len(modes) == 2:
+        by_mode = {m: max(r["best_val_accuracy"] for r in results["runs"].values()
+                          if r["preprocessing"] == m) for m in modes}
+        results["caffe_minus_rescale_best_val_accuracy"] = round(by_mode["caffe"] -
+                                                                 by_mode["rescale"], 4)
+
+    if args.fine_tune:
+        mode = results["runs"][best]["preprocessing"]
+        (x_train, _, y_train, _), (x_val, _, y_val, _) = (features[mode]["train"],
+                                                          features[mode]["validation"])
+        for layer in bottom.layers:          # blocks 1-4 stay frozen (and are not even run)
+            layer.trainable = False
+        model = Sequential(top.layers + heads[best].layers, name="vgg16_block5_finetune")
+        model.compile(SGD(learning_rate=1e-4, momentum=0.9), "binary_crossentropy",
+                      ["accuracy"])
+        before = model.evaluate(x_val, y_val, batch_size=args.batch_size)
+        start = time.perf_counter()
+        history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.fine_tune,
+                            validation_data=(x_val, y_val), verbose=1).history
+        name = f"finetune_block5_{best}"
+        results["runs"][name] = {"preprocessing": mode, "optimizer": "sgd",
+                                 "learning_rate": 1e-4, "momentum": 0.9,
+                                 "trainable": [l.name for l in model.layers if l.params],
+                                 "val_accuracy_before": round(before[1], 4),
+                                 **summarize(history),
+                                 "train_seconds": round(time.perf_counter() - start, 1)}
+        save_history(history, name, args.output)
+        plot({name: history}, "finetune", args.output)
+        model.save(os.path.join(args.output, f"{name}.h5"))
+        print(name, results["runs"][name])
+
+    results["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    atomic_write_text(os.path.join(args.output, "results.json"), json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    main()
