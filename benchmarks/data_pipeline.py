@@ -31,7 +31,7 @@ import PIL
 from PIL import Image
 
 from minicnn.data import ImageDataGenerator, organize_kaggle_split, write_shapes_directory
-from minicnn.data.iterator import INTERPOLATIONS, default_workers, load_image
+from minicnn.data.iterator import INTERPOLATIONS, default_workers
 
 DEFAULT_DATA = "/work/shared/data/cats_dogs/train"
 TARGET = (150, 150)

@@ -7,6 +7,9 @@ import pytest
 from minicnn.data import ImageDataGenerator, augment
 from minicnn.data.augment import pillow_affine_resample, transform_matrix
 
+# Keras's legacy code imports scipy.ndimage.interpolation, which SciPy deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:Please import:DeprecationWarning")
+
 
 def _smooth_image(height=40, width=40):
     """A smooth float32 (H, W, 3) image in 0..255, different along rows and columns,

@@ -15,7 +15,6 @@ from .fashion_mnist import CLASS_NAMES as FASHION_MNIST_CLASS_NAMES
 from .fashion_mnist import load_fashion_mnist
 from .iterator import ArrayIterator, DirectoryIterator, load_image
 from .kaggle import list_test_images, load_images, write_submission
-from .split import organize_kaggle_split
 from .synthetic import make_shapes, write_shapes_directory
 
 __all__ = [
@@ -24,3 +23,12 @@ __all__ = [
     "organize_kaggle_split", "to_categorical", "train_validation_split", "write_shapes_directory",
     "write_submission",
 ]
+
+
+def __getattr__(name):
+    # Imported on first use, so that ``python -m minicnn.data.split`` does not find the
+    # module already imported by this package (runpy warns about that).
+    if name == "organize_kaggle_split":
+        from .split import organize_kaggle_split
+        return organize_kaggle_split
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -149,7 +149,8 @@ def main(argv=None):
     for split in SPLITS:
         counts = ", ".join(f"{name} {count}" for name, count in summary[split].items())
         print(f"{split}: {counts}")
-    methods = ", ".join(f"{count} {how}" for how, count in summary["method"].items())
+    names = {"symlink": "symbolic links", "hardlink": "hard links", "copy": "copies"}
+    methods = ", ".join(f"{count} {names[how]}" for how, count in summary["method"].items())
     print(f"made {methods}; ignored {summary['ignored']} other entries")
     return 0
 
