@@ -182,7 +182,7 @@ def _keras3_keys(layers):
     return keys
 
 
-def _pair_layers(model_layers, saved, by_name, path):
+def _pair_layers(model_layers, saved, by_name):
     """Pairs (model layer, saved layer or None) and the saved layers nothing took."""
     if by_name:
         by_saved_name = {s.name: s for s in saved}
@@ -220,7 +220,7 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
     path = os.fspath(path)
     saved = [s for s in read_weight_file(path) if s.arrays]
     model_layers = [layer for layer in model.layers if layer.params]
-    pairs, extra = _pair_layers(model_layers, saved, by_name, path)
+    pairs, extra = _pair_layers(model_layers, saved, by_name)
     how = "by name" if by_name else "by order"
 
     for layer, stored in pairs:
