@@ -16,10 +16,6 @@ import sys
 
 from minicnn import tutorial
 
-QUICK = {"n": 1000, "epochs": 3}        # real data: 800 train / 200 validation photos
-QUICK_SYNTHETIC = {"epochs": 3}
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,8 +44,7 @@ def main(argv=None):
     args = parse_args(argv)
     settings = {"n": args.n, "epochs": args.epochs}
     if args.quick:
-        has_data = tutorial.find_data(args.data) is not None
-        settings.update(QUICK if has_data else QUICK_SYNTHETIC)
+        settings = tutorial.demo_settings(args.data)
     results = tutorial.train_cats_dogs(
         data=args.data, output=args.output, ratio=args.ratio, batch_size=args.batch_size,
         image_size=args.image_size, device=args.device, seed=args.seed,

@@ -66,6 +66,14 @@ def compile_cats_dogs(model, epochs, learning_rate=0.01):
     return model
 
 
+def demo_settings(data=None) -> dict:
+    """Sizes for a demo that finishes in a couple of minutes: 1,000 real photos
+    (800 train / 200 validation) for 3 epochs, or 3 epochs of the synthetic set."""
+    if find_data(data) is not None:
+        return {"n": 1000, "epochs": 3}
+    return {"n": None, "epochs": 3}
+
+
 def find_data(data=None):
     """The data folder from the argument or ``MINICNN_DATA``; None when neither is set."""
     data = data or os.environ.get("MINICNN_DATA") or None
