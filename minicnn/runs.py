@@ -135,6 +135,8 @@ def format_table(rows, metric):
 
 def plot_runs(curves, metric, path=None, dpi=90):
     """One line per run: ``curves`` is ``{label: [value per epoch]}``. Returns the Figure."""
+    from matplotlib.ticker import MaxNLocator
+
     from .viz import _figure, _finish
 
     fig = _figure((7, 4.5), dpi)
@@ -145,6 +147,7 @@ def plot_runs(curves, metric, path=None, dpi=90):
         epoch, value = best_epoch(values, metric)
         ax.plot([epoch], [value], "o", color=line.get_color())   # mark the best epoch
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} by run (dots: best epoch)")
     ax.grid(alpha=0.3)

@@ -317,6 +317,8 @@ def plot_histories(histories, metrics=("accuracy", "loss"), path=None, dpi=DEFAU
     """Training (dashed) and validation (solid) curves of several runs, one panel
     per metric. ``histories`` is ``{label: History | dict | path}``.
     Figure of 5*len(metrics) x 4 inches."""
+    from matplotlib.ticker import MaxNLocator
+
     histories = {label: _history_dict(h) for label, h in histories.items()}
     fig = _figure((5 * len(metrics), 4), dpi)
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
@@ -325,13 +327,16 @@ def plot_histories(histories, metrics=("accuracy", "loss"), path=None, dpi=DEFAU
     colours = colormaps["tab10"]
     for ax, metric in zip(axes, metrics):
         for i, (label, logs) in enumerate(histories.items()):
-            for key, style, suffix in ((metric, "--", "training"),
-                                       (f"val_{metric}", "-", "validation")):
+            for j, (key, style, suffix) in enumerate(((metric, "--", "training"),
+                                                      (f"val_{metric}", "-", "validation"))):
                 if key in logs:
                     epochs = range(1, len(logs[key]) + 1)
-                    ax.plot(epochs, logs[key], style, color=colours(i % 10),
+                    # One run: a colour per split; several: a colour per run.
+                    colour = colours(i % 10) if len(histories) > 1 else colours(j)
+                    ax.plot(epochs, logs[key], style, color=colour,
                             label=f"{label} {suffix}" if len(histories) > 1 else suffix)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # no epoch 1.5
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         if ax.lines:
