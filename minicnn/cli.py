@@ -66,10 +66,8 @@ def cmd_train(args):
 def cmd_demo(args):
     from . import tutorial
 
-    settings = {"epochs": args.epochs, "n": args.n}
-    if args.quick:
-        real_data = bool(args.data or os.environ.get("MINICNN_DATA"))
-        settings = {"epochs": 3, "n": 1000} if real_data else {"epochs": 4, "n": None}
+    settings = tutorial.demo_settings(args.data) if args.quick else {"epochs": args.epochs,
+                                                                      "n": args.n}
     results = tutorial.train_cats_dogs(data=args.data, output=args.output,
                                        image_size=args.image_size, device=args.device,
                                        seed=args.seed, verbose=1, **settings)
@@ -305,8 +303,9 @@ def build_parser():
     p.add_argument("--data", default=None, help="Kaggle train folder (default: $MINICNN_DATA, "
                    "else synthetic data)")
     p.add_argument("--n", type=int, default=None, help="use this many labelled photos")
-    p.add_argument("--quick", action="store_true", help="a few minutes: 3 epochs on 1000 "
-                   "photos (real data) or 4 epochs (synthetic)")
+    p.add_argument("--quick", action="store_true", help="a couple of minutes: 3 epochs on "
+                   "1000 photos (real data) or on the synthetic set "
+                   "(minicnn.tutorial.demo_settings)")
     _add_training_options(p, 50)
 
     p = command("organize", cmd_organize, "split Kaggle's train folder into train/ and "

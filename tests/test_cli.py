@@ -165,6 +165,20 @@ def test_demo_trains_on_synthetic_data(tmp_path, monkeypatch, capsys):
     assert os.path.isfile(tmp_path / "demo" / "model.h5")
 
 
+def test_demo_quick_uses_the_tutorials_settings(tmp_path, monkeypatch, capsys):
+    from minicnn import tutorial
+
+    calls = []
+    monkeypatch.delenv("MINICNN_DATA", raising=False)
+    monkeypatch.setattr(tutorial, "train_cats_dogs", lambda **kw: calls.append(kw) or {
+        "best_val_accuracy": 0.5, "epochs_run": 3, "seconds_per_epoch": 1.0,
+        "data": "synthetic shapes"})
+    assert cli.main(["demo", "--quick", "--output", str(tmp_path)]) == 0
+    assert calls[0]["epochs"] == tutorial.demo_settings()["epochs"]
+    assert calls[0]["n"] == tutorial.demo_settings()["n"]
+    assert "best validation accuracy 0.5000 after 3 epochs" in capsys.readouterr().out
+
+
 def test_bench_runs_benchmarks_main(monkeypatch):
     calls = []
     fake = types.SimpleNamespace(main=lambda argv: calls.append(argv) or 0)
