@@ -1,5 +1,290 @@
-"""numba kernels for the CPU (filled in by the speed work; see issue 6)."""
+"""numba kernels for the CPU: the copy loops of im2col/col2im and max pooling.
+
+``conv.py`` and ``pooling.py`` define these operations in vectorised NumPy
+(the portable definition); here the same operations are written as plain
+loops that numba compiles to machine code. They exist because the NumPy
+versions waste passes over memory: a padded copy of the input, one strided
+copy per kernel tap, ``where`` temporaries, a final ``padded[...]`` slice.
+A loop touches every element once.
+
+Layout, as everywhere in minicnn (channels-last):
+
+    x       (N, H, W, C)
+    cols    (N, OH, OW, KH, KW, C), returned as (N*OH*OW, KH*KW*C)
+    pooled  (N, OH, OW, C), argmax (N, OH, OW, C) uint8 = winning slot i*PW + j
+
+Two choices make the kernels easy to check against NumPy:
+
+* **Gather, not scatter.** The backward passes (col2im, max-pool backward)
+  loop over *input* pixels and sum the few outputs that used each one, in the
+  same (i, j) order as the NumPy loops add them. Every pixel is written once
+  by one thread (no races, no zero-fill pass) and the float32 sums come out
+  bit for bit as NumPy's.
+* **Padding by bounds checks**, not by a padded copy: a tap outside the
+  image reads 0 (convolution) or -inf (pooling).
+
+The rows of the output are split between the cores with ``numba.prange``.
+Compiled code is cached on disk (``cache=True``), so only the first process
+after an install pays the compilation. If numba is missing, cannot compile,
+or ``MINICNN_DISABLE_NUMBA=1`` is set, :func:`usable` returns False and the
+NumPy code runs instead; nothing else changes.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from .conv import conv_geometry
+
+try:  # numba is a dependency, but minicnn must still work without it
+    import numba
+except Exception:  # ImportError, or a numba that does not match this NumPy
+    numba = None
+
+# Flip to False (or set MINICNN_DISABLE_NUMBA=1) to run the NumPy definitions.
+enabled = numba is not None and os.environ.get("MINICNN_DISABLE_NUMBA", "") in ("", "0")
+_checked = False   # whether the kernels were compiled (or loaded) and tried once
+
+
+def _jit(function):
+    """``numba.njit`` with on-disk caching, and without it where no cache dir is writable."""
+    if numba is None:
+        return function
+    try:
+        return numba.njit(cache=True, parallel=True, nogil=True)(function)
+    except Exception:  # "no locator available": neither the package nor ~/.cache is writable
+        return numba.njit(parallel=True, nogil=True)(function)
+
+
+# prange: a range whose iterations numba spreads over the cores (plain range without numba)
+prange = numba.prange if numba is not None else range
+
+
+# --------------------------------------------------------------------------
+# The kernels. Arguments are arrays and ints only (what numba compiles best);
+# geometry comes from ``conv_geometry`` in the Python wrappers below.
+
+@_jit
+def _im2col_kernel(x, kh, kw, sh, sw, pad_top, pad_left, cols):
+    """cols[n, oy, ox, i, j, :] = x[n, oy*sh + i - pad_top, ox*sw + j - pad_left, :] (0 outside)."""
+    n_images, height, width, channels = x.shape
+    out_h, out_w = cols.shape[1], cols.shape[2]
+    for row in prange(n_images * out_h):
+        n, oy = row // out_h, row % out_h
+        for ox in range(out_w):
+            for i in range(kh):
+                iy = oy * sh + i - pad_top
+                for j in range(kw):
+                    ix = ox * sw + j - pad_left
+                    if 0 <= iy < height and 0 <= ix < width:
+                        for c in range(channels):
+                            cols[n, oy, ox, i, j, c] = x[n, iy, ix, c]
+                    else:
+                        for c in range(channels):
+                            cols[n, oy, ox, i, j, c] = 0.0
+
+
+@_jit
+def _col2im_kernel(cols, sh, sw, pad_top, pad_left, x):
+    """x[n, iy, ix, :] = sum of cols[n, oy, ox, i, j, :] over the windows that cover it."""
+    n_images, height, width, channels = x.shape
+    out_h, out_w, kh, kw = cols.shape[1], cols.shape[2], cols.shape[3], cols.shape[4]
+    for row in prange(n_images * height):
+        n, iy = row // height, row % height
+        for ix in range(width):
+            for c in range(channels):
+                x[n, iy, ix, c] = 0.0
+            for i in range(kh):             # same order as the NumPy loops: i, then j
+                ty = iy + pad_top - i       # = oy * sh for the window that put tap i here
+                if ty < 0 or ty % sh != 0 or ty // sh >= out_h:
+                    continue
+                oy = ty // sh
+                for j in range(kw):
+                    tx = ix + pad_left - j
+                    if tx < 0 or tx % sw != 0 or tx // sw >= out_w:
+                        continue
+                    ox = tx // sw
+                    for c in range(channels):
+                        x[n, iy, ix, c] += cols[n, oy, ox, i, j, c]
+
+
+@_jit
+def _maxpool_forward_kernel(x, ph, pw, sh, sw, pad_top, pad_left, out, argmax):
+    """out = max over each window (outside the image counts as -inf); argmax = first winner."""
+    n_images, height, width, channels = x.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for row in prange(n_images * out_h):
+        n, oy = row // out_h, row % out_h
+        for ox in range(out_w):
+            for i in range(ph):
+                iy = oy * sh + i - pad_top
+                for j in range(pw):
+                    ix = ox * sw + j - pad_left
+                    inside = 0 <= iy < height and 0 <= ix < width
+                    if i == 0 and j == 0:       # slot 0 starts the window, as in NumPy
+                        for c in range(channels):
+                            if inside:
+                                out[n, oy, ox, c] = x[n, iy, ix, c]
+                            else:
+                                out[n, oy, ox, c] = -np.inf
+                            argmax[n, oy, ox, c] = 0
+                    elif inside:                # -inf never beats anything: skip outside
+                        for c in range(channels):
+                            value = x[n, iy, ix, c]
+                            if value > out[n, oy, ox, c]:   # strict: first maximum wins ties
+                                out[n, oy, ox, c] = value
+                                argmax[n, oy, ox, c] = i * pw + j
+
+
+@_jit
+def _maxpool_backward_kernel(grad_out, argmax, ph, pw, sh, sw, pad_top, pad_left, grad_x):
+    """grad_x[n, iy, ix, c] = sum of grad_out over the windows whose argmax is this pixel."""
+    n_images, height, width, channels = grad_x.shape
+    out_h, out_w = grad_out.shape[1], grad_out.shape[2]
+    for row in prange(n_images * height):
+        n, iy = row // height, row % height
+        for ix in range(width):
+            for c in range(channels):
+                grad_x[n, iy, ix, c] = 0.0
+            for i in range(ph):
+                ty = iy + pad_top - i
+                if ty < 0 or ty % sh != 0 or ty // sh >= out_h:
+                    continue
+                oy = ty // sh
+                for j in range(pw):
+                    tx = ix + pad_left - j
+                    if tx < 0 or tx % sw != 0 or tx // sw >= out_w:
+                        continue
+                    ox = tx // sw
+                    slot = i * pw + j
+                    for c in range(channels):
+                        if argmax[n, oy, ox, c] == slot:
+                            grad_x[n, iy, ix, c] += grad_out[n, oy, ox, c]
+
+
+@_jit
+def _bias_relu_kernel(z, bias):
+    """In place: z = max(z + bias, 0) on z (rows, F). NaN stays NaN (as np.maximum)."""
+    for r in prange(z.shape[0]):
+        for f in range(z.shape[1]):
+            value = z[r, f] + bias[f]
+            if value < 0:
+                z[r, f] = 0.0
+            else:
+                z[r, f] = value
+
+
+@_jit
+def _relu_backward_kernel(grad_y, y, grad_z):
+    """grad_z = grad_y where y > 0, else 0, on (rows, F) arrays."""
+    for r in prange(grad_y.shape[0]):
+        for f in range(grad_y.shape[1]):
+            if y[r, f] > 0:
+                grad_z[r, f] = grad_y[r, f]
+            else:
+                grad_z[r, f] = 0.0
+
+
+# --------------------------------------------------------------------------
+# When to use them
+
+def _warm_up():
+    """Compile (or load from the cache) every kernel on tiny inputs; False if any fails."""
+    try:
+        x = np.zeros((1, 3, 3, 1), np.float32)
+        cols = im2col(x, (2, 2), (1, 1), "valid")
+        col2im(cols, x.shape, (2, 2), (1, 1), "valid")
+        out, argmax = maxpool2d_forward(x, (2, 2), (1, 1), "valid")
+        maxpool2d_backward(out, argmax, x.shape, (2, 2), (1, 1), "valid")
+        z = np.zeros((2, 2), np.float32)
+        bias_relu_(z, np.zeros(2, np.float32))
+        relu_backward(z, z)
+        return True
+    except Exception as error:  # a numba/LLVM failure must not break training
+        warnings.warn(f"minicnn: numba kernels unavailable ({type(error).__name__}: {error}); "
+                      "using the NumPy code", RuntimeWarning, stacklevel=3)
+        return False
 
 
 def usable(x) -> bool:
-    return False
+    """True when ``x`` is a float32 NumPy array and the numba kernels work here.
+
+    Other dtypes (the float64 of gradient checks) and CuPy arrays take the
+    portable NumPy/CuPy code.
+    """
+    global _checked, enabled
+    if not (enabled and type(x) is np.ndarray and x.dtype == np.float32):
+        return False
+    if not _checked:
+        _checked = True
+        enabled = _warm_up()
+    return enabled
+
+
+# --------------------------------------------------------------------------
+# Wrappers with the signatures of the NumPy functions in conv.py / pooling.py.
+# ``out=`` lets a layer reuse one buffer between training steps.
+
+def _c_contiguous(a):
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def im2col(x, kernel_size, strides=(1, 1), padding="valid", out=None):
+    """x (N, H, W, C) -> cols (N*OH*OW, KH*KW*C); see ``conv.im2col``."""
+    n, _, _, channels = x.shape
+    kh, kw = kernel_size
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, kernel_size, strides, padding)
+    shape = (n * out_h * out_w, kh * kw * channels)
+    cols = np.empty(shape, dtype=x.dtype) if out is None else out
+    _im2col_kernel(_c_contiguous(x), kh, kw, strides[0], strides[1], pad_h[0], pad_w[0],
+                   cols.reshape(n, out_h, out_w, kh, kw, channels))
+    return cols
+
+
+def col2im(cols, x_shape, kernel_size, strides=(1, 1), padding="valid", out=None):
+    """cols (N*OH*OW, KH*KW*C) -> (N, H, W, C), the adjoint of im2col; see ``conv.col2im``."""
+    n, _, _, channels = x_shape
+    kh, kw = kernel_size
+    out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, kernel_size, strides, padding)
+    x = np.empty(x_shape, dtype=cols.dtype) if out is None else out
+    _col2im_kernel(_c_contiguous(cols).reshape(n, out_h, out_w, kh, kw, channels),
+                   strides[0], strides[1], pad_h[0], pad_w[0], x)
+    return x
+
+
+def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """x (N, H, W, C) -> (out (N, OH, OW, C), argmax uint8); see ``pooling.maxpool2d_forward``."""
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
+    shape = (x.shape[0], out_h, out_w, x.shape[3])
+    out = np.empty(shape, dtype=x.dtype)
+    argmax = np.empty(shape, dtype=np.uint8)
+    _maxpool_forward_kernel(_c_contiguous(x), pool_size[0], pool_size[1], strides[0],
+                            strides[1], pad_h[0], pad_w[0], out, argmax)
+    return out, argmax
+
+
+def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
+                       padding="valid"):
+    """Route each grad_out value to its window's argmax -> (N, H, W, C)."""
+    _, _, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
+    grad_x = np.empty(x_shape, dtype=grad_out.dtype)
+    _maxpool_backward_kernel(_c_contiguous(grad_out), _c_contiguous(argmax), pool_size[0],
+                             pool_size[1], strides[0], strides[1], pad_h[0], pad_w[0], grad_x)
+    return grad_x
+
+
+def bias_relu_(z, bias):
+    """In place on z (..., F): z = max(z + bias, 0), one pass instead of two. Returns z."""
+    _bias_relu_kernel(z.reshape(-1, z.shape[-1]), bias)
+    return z
+
+
+def relu_backward(grad_y, y, out=None):
+    """grad_y * (y > 0) without the boolean temporary; shapes (..., F)."""
+    grad_z = np.empty_like(grad_y) if out is None else out
+    _relu_backward_kernel(_c_contiguous(grad_y).reshape(-1, grad_y.shape[-1]),
+                          _c_contiguous(y).reshape(-1, y.shape[-1]),
+                          grad_z.reshape(-1, grad_z.shape[-1]))
+    return grad_z

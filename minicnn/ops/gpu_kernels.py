@@ -1,0 +1,213 @@
+"""CuPy kernels for the GPU: im2col/col2im, max pooling, fused bias+ReLU.
+
+The same operations as ``cpu_kernels`` (and with the same gather-not-scatter
+design): one CUDA thread per *output* element, each computing its value
+from the few inputs it depends on. Nothing is scattered, so no atomics, no
+zero-fill pass and no races; the matrix products around them go to cuBLAS
+through ``cupy.matmul``. All arrays stay on the device.
+
+Layout (channels-last), as in ``cpu_kernels``:
+
+    x       (N, H, W, C)
+    cols    (N*OH*OW, KH*KW*C), element (n, oy, ox, i, j, c) in row-major order
+    pooled  (N, OH, OW, C), argmax uint8 = winning slot i*PW + j
+
+CuPy is never imported here: the module comes from the arrays themselves
+(``backend.get_array_module``), so this file imports on machines without a
+GPU, and the kernels are compiled on first use (CuPy caches the binaries on
+disk, in ~/.cupy/kernel_cache).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import get_array_module
+from .conv import conv_geometry
+
+_kernels: dict = {}   # name -> compiled cupy.ElementwiseKernel, built on first use
+
+# Shared by the kernels: split the flat index i of an (N, H, W, C) element.
+_SPLIT_NHWC = """
+    const long long c = i % channels;
+    const long long ix = (i / channels) % width;
+    const long long iy = (i / channels / width) % height;
+    const long long n = i / channels / width / height;
+"""
+
+_SOURCES = {
+    # cols[n, oy, ox, ki, kj, c] = x[n, oy*sh + ki - pad_top, ox*sw + kj - pad_left, c], 0 outside
+    "im2col": (
+        "raw T x, int32 height, int32 width, int32 channels, int32 out_h, int32 out_w, "
+        "int32 kh, int32 kw, int32 sh, int32 sw, int32 pad_top, int32 pad_left",
+        "T cols",
+        """
+        const long long c = i % channels;
+        long long rest = i / channels;
+        const int kj = rest % kw;  rest /= kw;
+        const int ki = rest % kh;  rest /= kh;
+        const long long ox = rest % out_w;  rest /= out_w;
+        const long long oy = rest % out_h;
+        const long long n = rest / out_h;
+        const long long iy = oy * sh + ki - pad_top;
+        const long long ix = ox * sw + kj - pad_left;
+        cols = (iy >= 0 && iy < height && ix >= 0 && ix < width)
+            ? x[((n * height + iy) * width + ix) * channels + c] : (T)0;
+        """),
+    # x[n, iy, ix, c] = sum of the cols entries of every window tap that covers it
+    "col2im": (
+        "raw T cols, int32 height, int32 width, int32 channels, int32 out_h, int32 out_w, "
+        "int32 kh, int32 kw, int32 sh, int32 sw, int32 pad_top, int32 pad_left",
+        "T x",
+        _SPLIT_NHWC + """
+        T total = 0;
+        for (int ki = 0; ki < kh; ++ki) {          // same order as the NumPy loops
+            const long long ty = iy + pad_top - ki;  // = oy * sh
+            if (ty < 0 || ty % sh != 0 || ty / sh >= out_h) continue;
+            const long long oy = ty / sh;
+            for (int kj = 0; kj < kw; ++kj) {
+                const long long tx = ix + pad_left - kj;
+                if (tx < 0 || tx % sw != 0 || tx / sw >= out_w) continue;
+                const long long ox = tx / sw;
+                total += cols[((((n * out_h + oy) * out_w + ox) * kh + ki) * kw + kj)
+                              * channels + c];
+            }
+        }
+        x = total;
+        """),
+    # out[n, oy, ox, c] = max over the window (outside = -inf); argmax = first winning slot
+    "maxpool_forward": (
+        "raw T x, int32 height, int32 width, int32 channels, int32 out_h, int32 out_w, "
+        "int32 ph, int32 pw, int32 sh, int32 sw, int32 pad_top, int32 pad_left, T neg_inf",
+        "T out, uint8 argmax",
+        """
+        const long long c = i % channels;
+        const long long ox = (i / channels) % out_w;
+        const long long oy = (i / channels / out_w) % out_h;
+        const long long n = i / channels / out_w / out_h;
+        T best = neg_inf;
+        int best_slot = 0;
+        for (int pi = 0; pi < ph; ++pi) {
+            const long long iy = oy * sh + pi - pad_top;
+            for (int pj = 0; pj < pw; ++pj) {
+                const long long ix = ox * sw + pj - pad_left;
+                const bool inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
+                const T value = inside ? x[((n * height + iy) * width + ix) * channels + c]
+                                       : neg_inf;
+                if (pi == 0 && pj == 0) { best = value; }      // slot 0 starts the window
+                else if (value > best) { best = value; best_slot = pi * pw + pj; }
+            }
+        }
+        out = best;
+        argmax = (unsigned char)best_slot;
+        """),
+    # grad_x[n, iy, ix, c] = sum of grad_out over the windows whose argmax is this pixel
+    "maxpool_backward": (
+        "raw T grad_out, raw uint8 argmax, int32 height, int32 width, int32 channels, "
+        "int32 out_h, int32 out_w, int32 ph, int32 pw, int32 sh, int32 sw, "
+        "int32 pad_top, int32 pad_left",
+        "T grad_x",
+        _SPLIT_NHWC + """
+        T total = 0;
+        for (int pi = 0; pi < ph; ++pi) {
+            const long long ty = iy + pad_top - pi;
+            if (ty < 0 || ty % sh != 0 || ty / sh >= out_h) continue;
+            const long long oy = ty / sh;
+            for (int pj = 0; pj < pw; ++pj) {
+                const long long tx = ix + pad_left - pj;
+                if (tx < 0 || tx % sw != 0 || tx / sw >= out_w) continue;
+                const long long o = ((n * out_h + oy) * out_w + tx / sw) * channels + c;
+                if (argmax[o] == pi * pw + pj) total += grad_out[o];
+            }
+        }
+        grad_x = total;
+        """),
+    # in place: z = max(z + bias, 0); NaN stays NaN
+    "bias_relu": ("T bias", "T z", "const T v = z + bias; z = v < (T)0 ? (T)0 : v;"),
+    "relu_backward": ("T grad_y, T y", "T grad_z", "grad_z = y > (T)0 ? grad_y : (T)0;"),
+}
+
+
+def _kernel(cp, name):
+    """The compiled ElementwiseKernel ``name`` (built once per process)."""
+    if name not in _kernels:
+        in_params, out_params, body = _SOURCES[name]
+        _kernels[name] = cp.ElementwiseKernel(in_params, out_params, body,
+                                              f"minicnn_{name}")
+    return _kernels[name]
+
+
+def usable(x) -> bool:
+    """True when ``x`` is a CuPy array of float32 or float64."""
+    xp = get_array_module(x)
+    return xp is not np and x.dtype in (np.float32, np.float64)
+
+
+# --------------------------------------------------------------------------
+# Wrappers with the signatures of the NumPy functions in conv.py / pooling.py.
+
+def im2col(x, kernel_size, strides=(1, 1), padding="valid", out=None):
+    """x (N, H, W, C) -> cols (N*OH*OW, KH*KW*C); see ``conv.im2col``."""
+    cp = get_array_module(x)
+    n, height, width, channels = x.shape
+    kh, kw = kernel_size
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, kernel_size, strides, padding)
+    if out is None:
+        out = cp.empty((n * out_h * out_w, kh * kw * channels), dtype=x.dtype)
+    _kernel(cp, "im2col")(cp.ascontiguousarray(x), height, width, channels, out_h, out_w,
+                          kh, kw, strides[0], strides[1], pad_h[0], pad_w[0], out)
+    return out
+
+
+def col2im(cols, x_shape, kernel_size, strides=(1, 1), padding="valid", out=None):
+    """cols (N*OH*OW, KH*KW*C) -> (N, H, W, C), the adjoint of im2col; see ``conv.col2im``."""
+    cp = get_array_module(cols)
+    _, height, width, channels = x_shape
+    kh, kw = kernel_size
+    out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, kernel_size, strides, padding)
+    if out is None:
+        out = cp.empty(x_shape, dtype=cols.dtype)
+    _kernel(cp, "col2im")(cp.ascontiguousarray(cols), height, width, channels, out_h, out_w,
+                          kh, kw, strides[0], strides[1], pad_h[0], pad_w[0], out)
+    return out
+
+
+def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """x (N, H, W, C) -> (out (N, OH, OW, C), argmax uint8)."""
+    cp = get_array_module(x)
+    n, height, width, channels = x.shape
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
+    out = cp.empty((n, out_h, out_w, channels), dtype=x.dtype)
+    argmax = cp.empty(out.shape, dtype=cp.uint8)
+    _kernel(cp, "maxpool_forward")(cp.ascontiguousarray(x), height, width, channels, out_h,
+                                   out_w, pool_size[0], pool_size[1], strides[0], strides[1],
+                                   pad_h[0], pad_w[0], x.dtype.type(-np.inf), out, argmax)
+    return out, argmax
+
+
+def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
+                       padding="valid"):
+    """Route each grad_out value to its window's argmax -> (N, H, W, C)."""
+    cp = get_array_module(grad_out)
+    _, height, width, channels = x_shape
+    out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
+    grad_x = cp.empty(x_shape, dtype=grad_out.dtype)
+    _kernel(cp, "maxpool_backward")(cp.ascontiguousarray(grad_out),
+                                    cp.ascontiguousarray(argmax), height, width, channels,
+                                    out_h, out_w, pool_size[0], pool_size[1], strides[0],
+                                    strides[1], pad_h[0], pad_w[0], grad_x)
+    return grad_x
+
+
+def bias_relu_(z, bias):
+    """In place on z (..., F): z = max(z + bias, 0) in one pass. Returns z."""
+    _kernel(get_array_module(z), "bias_relu")(bias, z)
+    return z
+
+
+def relu_backward(grad_y, y, out=None):
+    """grad_y * (y > 0) in one pass, without the boolean temporary."""
+    cp = get_array_module(grad_y)
+    if out is None:
+        out = cp.empty_like(grad_y)
+    _kernel(cp, "relu_backward")(grad_y, y, out)
+    return out

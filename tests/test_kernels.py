@@ -1,0 +1,242 @@
+"""The fast kernels (numba on the CPU, CuPy on the GPU) against the NumPy definitions.
+
+The NumPy code in ``minicnn/ops/conv.py`` and ``pooling.py`` is the
+definition; each kernel must give the same numbers on random inputs of odd
+sizes, for every stride, padding, kernel and pool size the layers accept.
+The numba gather loops add in the same order as the NumPy loops, so most
+comparisons are exact.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minicnn
+from minicnn import backend
+from minicnn.ops import conv, cpu_kernels, gpu_kernels, pooling
+
+numba_works = cpu_kernels.usable(np.zeros(1, np.float32))
+needs_numba = pytest.mark.skipif(not numba_works, reason="numba kernels unavailable here")
+needs_gpu = pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a CUDA device")
+
+# (H, W, C, kernel, stride, padding): odd sizes, every stride 1/2/3, kernels 1/3/5
+CONV_GEOMETRIES = [
+    (7, 9, 1, 1, 1, "valid"), (7, 9, 3, 3, 1, "same"), (8, 5, 2, 3, 2, "valid"),
+    (9, 9, 3, 5, 1, "same"), (10, 7, 2, 5, 2, "same"), (6, 11, 4, 3, 3, "same"),
+    (11, 6, 5, 3, 3, "valid"), (5, 5, 3, 5, 3, "same"), (9, 4, 2, 1, 2, "same"),
+]
+# (H, W, pool, stride, padding): pools 2/3, overlapping (stride < pool) and not
+POOL_GEOMETRIES = [
+    (7, 9, 2, 2, "valid"), (7, 9, 2, 2, "same"), (8, 8, 3, 3, "valid"), (7, 5, 3, 2, "same"),
+    (6, 7, 2, 1, "valid"), (5, 6, 3, 1, "same"), (10, 9, 3, 3, "same"), (9, 11, 2, 3, "valid"),
+]
+
+
+def _random(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.fixture
+def numpy_only(monkeypatch):
+    """Run the portable NumPy definitions even where numba works."""
+    monkeypatch.setattr(cpu_kernels, "enabled", False)
+
+
+def _reference(function, *args, **kwargs):
+    """``function`` run with the numba kernels switched off."""
+    saved = cpu_kernels.enabled
+    cpu_kernels.enabled = False
+    try:
+        return function(*args, **kwargs)
+    finally:
+        cpu_kernels.enabled = saved
+
+
+# -- numba against NumPy ------------------------------------------------------------
+
+@needs_numba
+@pytest.mark.parametrize("h,w,c,k,s,padding", CONV_GEOMETRIES)
+@pytest.mark.parametrize("batch", [1, 3])
+def test_numba_im2col_and_col2im_equal_numpy(h, w, c, k, s, padding, batch):
+    rng = np.random.default_rng(0)
+    x = _random(rng, batch, h, w, c)
+    cols = cpu_kernels.im2col(x, (k, k), (s, s), padding)
+    expected = _reference(conv.im2col, x, (k, k), (s, s), padding)
+    assert cols.dtype == np.float32
+    np.testing.assert_array_equal(cols, expected)
+
+    grad_cols = _random(rng, *cols.shape)
+    grad_x = cpu_kernels.col2im(grad_cols, x.shape, (k, k), (s, s), padding)
+    expected = _reference(conv.col2im, grad_cols, x.shape, (k, k), (s, s), padding)
+    assert grad_x.dtype == np.float32 and grad_x.shape == x.shape
+    np.testing.assert_array_equal(grad_x, expected)   # same adds in the same order
+
+
+@needs_numba
+@pytest.mark.parametrize("h,w,pool,s,padding", POOL_GEOMETRIES)
+def test_numba_maxpool_equals_numpy(h, w, pool, s, padding):
+    rng = np.random.default_rng(1)
+    x = _random(rng, 2, h, w, 3)
+    x[0, :2, :2, 0] = 1.5      # a tie: the first maximum in window order must win
+    out, argmax = cpu_kernels.maxpool2d_forward(x, (pool, pool), (s, s), padding)
+    ref_out, ref_argmax = _reference(pooling.maxpool2d_forward, x, (pool, pool), (s, s), padding)
+    assert out.dtype == np.float32 and argmax.dtype == np.uint8
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(argmax, ref_argmax)
+
+    grad_out = _random(rng, *out.shape)
+    grad_x = cpu_kernels.maxpool2d_backward(grad_out, argmax, x.shape, (pool, pool), (s, s),
+                                            padding)
+    expected = _reference(pooling.maxpool2d_backward, grad_out, argmax, x.shape, (pool, pool),
+                          (s, s), padding)
+    assert grad_x.dtype == np.float32
+    np.testing.assert_array_equal(grad_x, expected)
+
+
+@needs_numba
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 4),
+       k=st.sampled_from([1, 2, 3, 5]), s=st.integers(1, 3),
+       padding=st.sampled_from(["valid", "same"]), seed=st.integers(0, 2**16))
+def test_numba_conv_kernels_property(batch, h, w, c, k, s, padding, seed):
+    """Any geometry the layers accept: numba equals NumPy, and col2im is im2col's adjoint."""
+    if padding == "valid" and (h < k or w < k):
+        return   # no output: Conv2D refuses such inputs
+    rng = np.random.default_rng(seed)
+    x = _random(rng, batch, h, w, c)
+    cols = cpu_kernels.im2col(x, (k, k), (s, s), padding)
+    np.testing.assert_array_equal(cols, _reference(conv.im2col, x, (k, k), (s, s), padding))
+    y = _random(rng, *cols.shape)
+    back = cpu_kernels.col2im(y, x.shape, (k, k), (s, s), padding)
+    np.testing.assert_array_equal(back, _reference(conv.col2im, y, x.shape, (k, k), (s, s),
+                                                   padding))
+    # <im2col(x), y> == <x, col2im(y)>, in float64 to keep rounding out of it
+    lhs = float((cols.astype(np.float64) * y).sum())
+    rhs = float((x.astype(np.float64) * back).sum())
+    assert lhs == pytest.approx(rhs, rel=1e-5, abs=1e-4)
+
+
+@needs_numba
+def test_fused_bias_relu_and_relu_backward_equal_numpy():
+    rng = np.random.default_rng(2)
+    z, bias = _random(rng, 4, 5, 7, 6), _random(rng, 6)
+    expected = np.maximum(z + bias, 0)
+    fused = cpu_kernels.bias_relu_(z.copy(), bias)
+    assert fused.dtype == np.float32
+    np.testing.assert_array_equal(fused, expected)
+
+    grad_y = _random(rng, *z.shape)
+    grad_z = cpu_kernels.relu_backward(grad_y, expected)
+    assert grad_z.dtype == np.float32
+    np.testing.assert_array_equal(grad_z, grad_y * (expected > 0))
+
+
+@needs_numba
+def test_bias_relu_keeps_nan_so_divergence_is_seen():
+    z = np.array([[np.nan, -1.0, 2.0]], np.float32)
+    out = cpu_kernels.bias_relu_(z, np.zeros(3, np.float32))
+    assert np.isnan(out[0, 0]) and out[0, 1] == 0 and out[0, 2] == 2
+
+
+def test_usable_only_for_float32_numpy_arrays():
+    assert not cpu_kernels.usable(np.zeros(3, np.float64))   # gradcheck's float64: NumPy path
+    assert not cpu_kernels.usable([1.0, 2.0])
+    assert cpu_kernels.usable(np.zeros(3, np.float32)) == numba_works
+
+
+def test_disabled_kernels_fall_back_to_numpy(numpy_only):
+    x = np.arange(2 * 4 * 4 * 1, dtype=np.float32).reshape(2, 4, 4, 1)
+    assert not cpu_kernels.usable(x)
+    out, _ = pooling.maxpool2d_forward(x)
+    np.testing.assert_array_equal(out[0, :, :, 0], [[5, 7], [13, 15]])
+
+
+# -- through the layers: numba path == NumPy path ---------------------------------------
+
+def _layer_pass(layer, x, grad_y):
+    y = layer.forward(x, training=True)
+    grad_x = layer.backward(grad_y)
+    return y, grad_x, {k: v.copy() for k, v in layer.grads.items()}
+
+
+@needs_numba
+@pytest.mark.parametrize("activation", ["relu", None])
+@pytest.mark.parametrize("strides,padding", [(1, "same"), (2, "valid"), (3, "same")])
+def test_conv2d_layer_numba_equals_numpy(activation, strides, padding, monkeypatch):
+    rng = np.random.default_rng(3)
+    layer = minicnn.Conv2D(5, 3, strides=strides, padding=padding, activation=activation,
+                           input_shape=(11, 10, 3))
+    layer.build((11, 10, 3))
+    layer.params["bias"][...] = _random(rng, 5)
+    x = _random(rng, 4, 11, 10, 3)
+    grad_y = _random(rng, 4, *layer.output_shape)
+    # A tiny chunk budget makes the layer work in several chunks, as with big images.
+    monkeypatch.setattr(layer, "im2col_budget_bytes", 2 * 10 * 11 * 27 * 4)
+    fast = _layer_pass(layer, x, grad_y)
+    slow = _reference(_layer_pass, layer, x, grad_y)
+    for a, b in [(fast[0], slow[0]), (fast[1], slow[1])] + \
+            [(fast[2][k], slow[2][k]) for k in slow[2]]:
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+@pytest.mark.parametrize("pool,strides,padding", [(2, None, "valid"), (3, 2, "same"),
+                                                  (2, 1, "same")])
+def test_maxpool_layer_numba_equals_numpy(pool, strides, padding):
+    rng = np.random.default_rng(4)
+    layer = minicnn.MaxPooling2D(pool, strides=strides, padding=padding)
+    x = _random(rng, 3, 9, 7, 4)
+    grad_y = _random(rng, 3, *layer.compute_output_shape((9, 7, 4)))
+    fast = _layer_pass(layer, x, grad_y)
+    slow = _reference(_layer_pass, layer, x, grad_y)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    assert fast[0].dtype == fast[1].dtype == np.float32
+
+
+# -- CuPy against NumPy (only where a GPU is lent) -------------------------------------
+
+@needs_gpu
+@pytest.mark.parametrize("h,w,c,k,s,padding", CONV_GEOMETRIES)
+def test_cupy_im2col_and_col2im_equal_numpy(h, w, c, k, s, padding):
+    cp = backend._load_cupy()
+    rng = np.random.default_rng(5)
+    x = _random(rng, 2, h, w, c)
+    cols = gpu_kernels.im2col(cp.asarray(x), (k, k), (s, s), padding)
+    np.testing.assert_array_equal(cols.get(), _reference(conv.im2col, x, (k, k), (s, s), padding))
+    grad_cols = _random(rng, *cols.shape)
+    grad_x = gpu_kernels.col2im(cp.asarray(grad_cols), x.shape, (k, k), (s, s), padding)
+    assert grad_x.dtype == cp.float32
+    np.testing.assert_allclose(grad_x.get(), _reference(conv.col2im, grad_cols, x.shape, (k, k),
+                                                        (s, s), padding), rtol=1e-6, atol=1e-6)
+
+
+@needs_gpu
+@pytest.mark.parametrize("h,w,pool,s,padding", POOL_GEOMETRIES)
+def test_cupy_maxpool_equals_numpy(h, w, pool, s, padding):
+    cp = backend._load_cupy()
+    rng = np.random.default_rng(6)
+    x = _random(rng, 2, h, w, 3)
+    out, argmax = gpu_kernels.maxpool2d_forward(cp.asarray(x), (pool, pool), (s, s), padding)
+    ref_out, ref_argmax = _reference(pooling.maxpool2d_forward, x, (pool, pool), (s, s), padding)
+    np.testing.assert_array_equal(out.get(), ref_out)
+    np.testing.assert_array_equal(argmax.get(), ref_argmax)
+    grad_out = _random(rng, *out.shape)
+    grad_x = gpu_kernels.maxpool2d_backward(cp.asarray(grad_out), argmax, x.shape, (pool, pool),
+                                            (s, s), padding)
+    expected = _reference(pooling.maxpool2d_backward, grad_out, ref_argmax, x.shape,
+                          (pool, pool), (s, s), padding)
+    np.testing.assert_allclose(grad_x.get(), expected, rtol=1e-6, atol=1e-6)
+
+
+@needs_gpu
+def test_cupy_fused_bias_relu_and_relu_backward_equal_numpy():
+    cp = backend._load_cupy()
+    rng = np.random.default_rng(7)
+    z, bias, grad_y = _random(rng, 3, 4, 5, 6), _random(rng, 6), _random(rng, 3, 4, 5, 6)
+    expected = np.maximum(z + bias, 0)
+    fused = gpu_kernels.bias_relu_(cp.asarray(z), cp.asarray(bias))
+    np.testing.assert_array_equal(fused.get(), expected)
+    grad_z = gpu_kernels.relu_backward(cp.asarray(grad_y), cp.asarray(expected))
+    np.testing.assert_array_equal(grad_z.get(), grad_y * (expected > 0))
