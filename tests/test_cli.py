@@ -161,7 +161,7 @@ def test_demo_trains_on_synthetic_data(tmp_path, monkeypatch, capsys):
                      "--image-size", "24"]) == 0
     captured = capsys.readouterr()
     assert "synthetic" in captured.err
-    assert "trained on synthetic shapes" in captured.out
+    assert "trained on synthetic" in captured.out
     assert os.path.isfile(tmp_path / "demo" / "model.h5")
 
 
