@@ -100,7 +100,8 @@ def _with_progress(iterable, total, description):
 
     with tqdm(total=total, desc=description, unit="batch", file=sys.stderr,
               disable=None) as bar:
-        for item, _ in zip(iterable, range(total)):
+        # range first: zip stops there without drawing one item too many from iterable.
+        for _, item in zip(range(total), iterable):
             yield item
             bar.update(1)
 
@@ -126,7 +127,8 @@ def cmd_evaluate(args):
         raise CommandError(f"{args.directory!r} has {iterator.num_classes} class folders but "
                            f"the model predicts {outputs} classes")
     steps = len(iterator)
-    logs = model.evaluate_logs(_with_progress(iterator, steps, "evaluate"), steps=steps)
+    with iterator:      # stops its worker threads when done
+        logs = model.evaluate_logs(_with_progress(iterator, steps, "evaluate"), steps=steps)
     print(f"{iterator.samples} images in {iterator.num_classes} classes "
           f"{sorted(iterator.class_indices, key=iterator.class_indices.get)}")
     print("  ".join(f"{key}: {value:.4f}" for key, value in logs.items()))
