@@ -223,11 +223,12 @@ def cmd_features(args):
     iterator = ImageDataGenerator().flow_from_directory(
         args.directory, target_size=size, class_mode="binary", batch_size=args.batch_size,
         shuffle=False)
-    features, labels = extract_features(base, iterator, cache_dir=args.cache,
-                                        batch_size=args.batch_size)
     from .applications.features import cache_entry
 
-    folder, _ = cache_entry(base, iterator, args.cache)
+    with iterator:      # stops its worker threads when done
+        features, labels = extract_features(base, iterator, cache_dir=args.cache,
+                                            batch_size=args.batch_size)
+        folder, _ = cache_entry(base, iterator, args.cache)
     print(f"features {tuple(features.shape)} and labels {tuple(labels.shape)} in {folder} "
           "(features.npy, labels.npy: load them with numpy.load)")
 
