@@ -22,7 +22,8 @@ import numpy as np
 
 from . import activations, initializers
 from .backend import get_array_module, to_device, to_numpy
-from .ops import conv2d_backward, conv2d_forward, maxpool2d_backward, maxpool2d_forward
+from .ops import conv2d_backward, conv2d_forward, cpu_kernels, gpu_kernels, im2col
+from .ops import maxpool2d_backward, maxpool2d_forward
 from .ops.conv import conv_geometry
 from .ops.padding import check_padding
 from .random import new_generator, new_seed
@@ -146,6 +147,7 @@ class Conv2D(Layer):
     default_name = "conv2d"
     expected_rank = 3
     im2col_budget_bytes = 256 * 2**20
+    cpu_chunk_bytes = 4 * 2**20
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", seed=None, **kwargs):
@@ -160,6 +162,7 @@ class Conv2D(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.seed = seed
+        self._buffers: dict = {}   # scratch arrays reused between steps (see _buffer)
 
     def compute_output_shape(self, input_shape):
         out_h, out_w, _, _ = conv_geometry((1, *input_shape), self.kernel_size, self.strides,
@@ -177,46 +180,103 @@ class Conv2D(Layer):
             self._add_param("bias", np.zeros(self.filters, dtype=np.float32))
 
     def _images_per_chunk(self, x):
+        """How many images go through im2col at once.
+
+        At most ``im2col_budget_bytes`` of im2col matrix; on the CPU with the
+        numba kernels, about ``cpu_chunk_bytes`` so that each chunk's matrix is
+        still in the cache when the matrix product reads it (and again in the
+        backward pass, which rebuilds it instead of keeping it in memory).
+        """
         out_h, out_w, _ = self.output_shape
         kh, kw = self.kernel_size
         bytes_per_image = out_h * out_w * kh * kw * x.shape[-1] * x.dtype.itemsize
-        return max(1, self.im2col_budget_bytes // max(bytes_per_image, 1))
+        budget = self.im2col_budget_bytes
+        if cpu_kernels.usable(x):
+            budget = min(budget, self.cpu_chunk_bytes)
+        return max(1, budget // max(bytes_per_image, 1))
+
+    def _buffer(self, name, shape, like):
+        """A scratch array of ``shape`` (same device and dtype as ``like``), reused from
+        step to step: allocating and first-touching big arrays costs as much as filling them."""
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if (buffer is None or buffer.size < size or buffer.dtype != like.dtype
+                or get_array_module(buffer) is not get_array_module(like)):
+            buffer = get_array_module(like).empty(size, dtype=like.dtype)
+            self._buffers[name] = buffer
+        return buffer[:size].reshape(shape)
+
+    def _fused_kernels(self, z):
+        """The kernel module that fuses bias + ReLU for ``z``, or None (then: separate passes)."""
+        if not (self.use_bias and getattr(self.activation, "name", None) == "relu"):
+            return None
+        for kernels in (cpu_kernels, gpu_kernels):
+            if kernels.usable(z):
+                return kernels
+        return None
 
     def forward(self, x, training=False):
+        """x (N, H, W, C) -> activation(conv(x) + bias) (N, OH, OW, filters), chunk by chunk."""
         x = self._accept(x)
         xp = get_array_module(x)
+        n = x.shape[0]
         kernel, bias = self.params["kernel"], self.params.get("bias")
+        kh, kw = self.kernel_size
+        out_h, out_w, _ = self.output_shape
         chunk = self._images_per_chunk(x)
-        if x.shape[0] <= chunk:
-            z, cols = conv2d_forward(x, kernel, bias, self.strides, self.padding)
-            self._cols = cols if training else None
-        else:
-            z = xp.empty((x.shape[0], *self.output_shape), dtype=x.dtype)
-            for start in range(0, x.shape[0], chunk):
-                z[start:start + chunk], _ = conv2d_forward(x[start:start + chunk], kernel, bias,
-                                                           self.strides, self.padding)
-            self._cols = None
+        z = xp.empty((n, *self.output_shape), dtype=x.dtype)
+        fused = self._fused_kernels(z)
+        for start in range(0, n, chunk):
+            part = x[start:start + chunk]
+            cols_buffer = self._buffer("cols", (len(part) * out_h * out_w,
+                                                kh * kw * x.shape[-1]), x)
+            z_part, cols = conv2d_forward(part, kernel, None if fused else bias, self.strides,
+                                          self.padding, out=z[start:start + chunk],
+                                          cols_out=cols_buffer)
+            if fused:   # bias + ReLU in one pass, while z_part is still in the cache
+                fused.bias_relu_(z_part, bias)
+        # Keep the im2col matrix for the backward pass when one chunk held the whole batch.
+        self._cols = cols if training and chunk >= n else None
         self._x = x
-        self._y = self.activation.forward(z)
+        self._y = z if fused else self.activation.forward(z)
         return self._y
 
-    def backward(self, grad_y):
+    def backward(self, grad_y, need_input_grad=True):
+        """grad_y (N, OH, OW, filters) -> grad_x (N, H, W, C); fills grads["kernel"], ["bias"].
+
+        ``need_input_grad=False`` skips grad_x (returns None): the first layer of a
+        network has no use for it, and col2im is a good part of the work.
+        """
         xp = get_array_module(grad_y)
-        grad_z = self.activation.backward(grad_y, self._y)
         kernel = self.params["kernel"]
+        kh, kw = self.kernel_size
+        out_h, out_w, _ = self.output_shape
         x = self._x
-        chunk = x.shape[0] if self._cols is not None else self._images_per_chunk(x)
-        grad_x = xp.empty(x.shape, dtype=x.dtype)
+        n, channels = x.shape[0], x.shape[-1]
+        chunk = n if self._cols is not None else self._images_per_chunk(x)
+        fused = self._fused_kernels(grad_y)
+        grad_z = None if fused else self.activation.backward(grad_y, self._y)
+        grad_x = xp.empty(x.shape, dtype=x.dtype) if need_input_grad else None
         grad_kernel = xp.zeros(kernel.shape, dtype=kernel.dtype)
         grad_bias = xp.zeros(self.filters, dtype=kernel.dtype)
-        for start in range(0, x.shape[0], chunk):
-            part = x[start:start + chunk]
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            rows = (stop - start) * out_h * out_w
+            if fused:   # ReLU's backward without a boolean temporary, chunk by chunk
+                grad_z_part = fused.relu_backward(
+                    grad_y[start:stop], self._y[start:stop],
+                    out=self._buffer("grad_z", (stop - start, out_h, out_w, self.filters), x))
+            else:
+                grad_z_part = grad_z[start:stop]
             cols = self._cols
-            if cols is None:
-                _, cols = conv2d_forward(part, kernel, None, self.strides, self.padding)
-            gx, gk, gb = conv2d_backward(grad_z[start:start + chunk], cols, part.shape, kernel,
-                                         self.strides, self.padding)
-            grad_x[start:start + chunk] = gx
+            if cols is None:   # rebuild this chunk's im2col matrix
+                cols = im2col(x[start:stop], self.kernel_size, self.strides, self.padding,
+                              out=self._buffer("cols", (rows, kh * kw * channels), x))
+            gx, gk, gb = conv2d_backward(
+                grad_z_part, cols, (stop - start, *x.shape[1:]), kernel, self.strides,
+                self.padding, need_input_grad,
+                grad_x_out=None if grad_x is None else grad_x[start:stop],
+                grad_cols_out=self._buffer("grad_cols", (rows, kh * kw * channels), x))
             grad_kernel += gk
             grad_bias += gb
         if self.trainable:

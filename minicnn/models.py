@@ -104,11 +104,21 @@ class Sequential:
             x = layer.forward(x, training=training)
         return x
 
-    def backward(self, grad):
-        """Backpropagate dLoss/d(output) through every layer; returns dLoss/d(input)."""
-        for layer in reversed(self.layers):
+    def backward(self, grad, need_input_grad=True):
+        """Backpropagate dLoss/d(output) through every layer; returns dLoss/d(input).
+
+        Training passes ``need_input_grad=False``: nothing uses the gradient with
+        respect to the images, and a first Conv2D then skips computing it (its
+        col2im is a good part of the step); None is returned in that case.
+        """
+        if not self.layers:
+            return grad
+        for layer in reversed(self.layers[1:]):
             grad = layer.backward(grad)
-        return grad
+        first = self.layers[0]
+        if not need_input_grad and isinstance(first, layers_module.Conv2D):
+            return first.backward(grad, need_input_grad=False)
+        return first.backward(grad)
 
     __call__ = forward
 
@@ -165,7 +175,7 @@ class Sequential:
         loss_value = to_scalar(self.loss(y, y_pred))
         if not math.isfinite(loss_value):
             return {"loss": loss_value}   # fit reports it; weights stay as they were
-        self.backward(self.loss.gradient(y, y_pred))
+        self.backward(self.loss.gradient(y, y_pred), need_input_grad=False)
         self.optimizer.apply(self.layers)
         return self._batch_logs(y, y_pred, loss_value)
 

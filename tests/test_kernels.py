@@ -180,6 +180,19 @@ def test_conv2d_layer_numba_equals_numpy(activation, strides, padding, monkeypat
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_conv2d_can_skip_the_input_gradient():
+    """The first layer's backward skips grad_x; the weight gradients stay the same."""
+    rng = np.random.default_rng(8)
+    layer = minicnn.Conv2D(4, 3, padding="same", activation="relu")
+    x = _random(rng, 2, 6, 5, 3)
+    grad_y = _random(rng, 2, 6, 5, 4)
+    _, grad_x, grads = _layer_pass(layer, x, grad_y)
+    layer.forward(x, training=True)
+    assert grad_x is not None and layer.backward(grad_y, need_input_grad=False) is None
+    for key in grads:
+        np.testing.assert_array_equal(layer.grads[key], grads[key])
+
+
 @needs_numba
 @pytest.mark.parametrize("pool,strides,padding", [(2, None, "valid"), (3, 2, "same"),
                                                   (2, 1, "same")])

@@ -15,10 +15,12 @@ from .conv import _pad, conv_geometry
 
 def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
     """Returns ``(out, argmax)``; ``argmax`` (N, OH, OW, C) uint8 is the winning slot."""
-    from . import cpu_kernels
+    from . import cpu_kernels, gpu_kernels
 
     if cpu_kernels.usable(x):
         return cpu_kernels.maxpool2d_forward(x, pool_size, strides, padding)
+    if gpu_kernels.usable(x):
+        return gpu_kernels.maxpool2d_forward(x, pool_size, strides, padding)
     xp = get_array_module(x)
     ph, pw = pool_size
     sh, sw = strides
@@ -42,10 +44,13 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
 def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
                        padding="valid"):
     """Gradient w.r.t. the input: each grad_out value goes to its window's argmax."""
-    from . import cpu_kernels
+    from . import cpu_kernels, gpu_kernels
 
     if cpu_kernels.usable(grad_out):
         return cpu_kernels.maxpool2d_backward(grad_out, argmax, x_shape, pool_size, strides,
+                                              padding)
+    if gpu_kernels.usable(grad_out):
+        return gpu_kernels.maxpool2d_backward(grad_out, argmax, x_shape, pool_size, strides,
                                               padding)
     xp = get_array_module(grad_out)
     n, height, width, channels = x_shape
