@@ -19,7 +19,8 @@ of them, ``cache_dir/<key>/``:
 
 The key covers everything the features depend on: each source file (relative
 path, size, mtime_ns, class), the model (layer configs and a SHA-256 of its
-weights) and the preprocessing (mode, target size, colour mode, interpolation).
+weights), the preprocessing (mode, target size, colour mode, interpolation) and
+the source code of the layers and kernels that compute them.
 Change any of them and the features are computed afresh; an entry without its
 manifest (an interrupted run) never counts. Every file is written under a
 temporary name and renamed when complete.
@@ -94,10 +95,27 @@ def _check_iterator(iterator, base_model, preprocessing):
                          "target_size (and color_mode) of flow_from_directory to match")
 
 
+def code_identity() -> str:
+    """SHA-256 of the source of the code that computes a forward pass (layers, activations,
+    ops), so that features computed by an earlier or a buggy version are never reused."""
+    from .. import activations, layers, ops
+
+    digest = hashlib.sha256()
+    folders = [os.path.dirname(ops.__file__)]
+    files = [layers.__file__, activations.__file__] + sorted(
+        os.path.join(folder, name) for folder in folders for name in os.listdir(folder)
+        if name.endswith(".py"))
+    for path in files:
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
 def _identity(base_model, iterator, preprocessing):
     generator = iterator.image_data_generator
     return {
         "format": CACHE_FORMAT,
+        "code_sha256": code_identity(),
         "model": model_identity(base_model),
         "preprocessing": {
             "mode": preprocessing,
@@ -139,8 +157,11 @@ def _run_base(base_model, iterator, preprocessing, batch_size, features_path, ve
     """
     from tqdm.auto import tqdm
 
-    out = np.lib.format.open_memmap(features_path, mode="w+", dtype=np.float32,
-                                    shape=(iterator.samples, *base_model.output_shape))
+    # Create the file at full size, then map it afresh for each batch: pages written
+    # through a map count in the process's memory until it is unmapped.
+    created = np.lib.format.open_memmap(features_path, mode="w+", dtype=np.float32,
+                                        shape=(iterator.samples, *base_model.output_shape))
+    del created
     written, batch_labels = 0, []
     with tqdm(total=iterator.samples, unit="img", desc="features", disable=not verbose) as bar:
         for batch in iterator.epoch():
@@ -151,12 +172,13 @@ def _run_base(base_model, iterator, preprocessing, batch_size, features_path, ve
                 chunk = x[start:start + batch_size]
                 if preprocessing is not None:
                     chunk = preprocess_input(chunk, preprocessing)
-                out[written:written + len(chunk)] = to_numpy(
-                    base_model.forward(to_device(chunk, dtype=np.float32)))
+                result = to_numpy(base_model.forward(to_device(chunk, dtype=np.float32)))
+                out = np.lib.format.open_memmap(features_path, mode="r+")
+                out[written:written + len(chunk)] = result
+                out.flush()
+                del out
                 written += len(chunk)
                 bar.update(len(chunk))
-    out.flush()
-    del out
     skipped = sorted(getattr(iterator, "skipped_files", ()))
     kept = np.setdiff1d(np.arange(iterator.samples), skipped)
     if written != len(kept):
