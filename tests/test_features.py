@@ -9,6 +9,7 @@ from PIL import Image
 
 from minicnn import Conv2D, MaxPooling2D, Sequential
 from minicnn.applications import extract_features, preprocess_input
+from minicnn.applications import features as features_module
 from minicnn.applications.features import cache_entry
 from minicnn.data import ImageDataGenerator, load_image
 
@@ -114,8 +115,8 @@ def test_cache_is_reused_for_the_same_inputs(folder, tmp_path):
 
 
 @pytest.mark.parametrize("change", ["edit a file", "add a file", "remove a file",
-                                    "other preprocessing", "other weights"])
-def test_cache_recomputes_when_an_input_changes(folder, tmp_path, change):
+                                    "other preprocessing", "other weights", "other code"])
+def test_cache_recomputes_when_an_input_changes(folder, tmp_path, change, monkeypatch):
     cache = tmp_path / "cache"
     base = small_base()
     extract_features(base, iterator(folder), cache_dir=cache, verbose=0)
@@ -133,6 +134,8 @@ def test_cache_recomputes_when_an_input_changes(folder, tmp_path, change):
         os.remove(folder / "cats" / "cats.1.png")
     elif change == "other preprocessing":
         mode = "rescale"
+    elif change == "other code":      # e.g. a kernel was fixed since the features were made
+        monkeypatch.setattr(features_module, "code_identity", lambda: "edited")
     else:
         kernel, bias = base.get_layer("c").get_weights()
         base.get_layer("c").set_weights([kernel * 2, bias])
