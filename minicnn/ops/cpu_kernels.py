@@ -23,8 +23,7 @@ Two choices make the kernels easy to check against NumPy:
 * **Padding by bounds checks**, not by a padded copy: a tap outside the
   image reads 0 (convolution) or -inf (pooling).
 
-The rows of the output are split between the cores with ``numba.prange``.
-Compiled code is cached on disk (``cache=True``), so only the first process
+Each kernel runs on one core (see ``_jit`` for why). Compiled code is cached on disk (``cache=True``), so only the first process
 after an install pays the compilation. If numba is missing, cannot compile,
 or ``MINICNN_DISABLE_NUMBA=1`` is set, :func:`usable` returns False and the
 NumPy code runs instead; nothing else changes.
@@ -49,17 +48,20 @@ _checked = False   # whether the kernels were compiled (or loaded) and tried onc
 
 
 def _jit(function):
-    """``numba.njit`` with on-disk caching, and without it where no cache dir is writable."""
+    """``numba.njit`` with on-disk caching, and without it where no cache dir is writable.
+
+    The kernels run on one core, on purpose. The matrix products between them
+    already use every core through OpenBLAS, whose threads keep spinning for
+    a while after each product; numba threads started in that window fight
+    them for the cores, and a training step measured 5x *slower* with
+    ``parallel=True`` on a 2-core machine (2.2 s against 0.38 s).
+    """
     if numba is None:
         return function
     try:
-        return numba.njit(cache=True, parallel=True, nogil=True)(function)
+        return numba.njit(cache=True, nogil=True)(function)
     except Exception:  # "no locator available": neither the package nor ~/.cache is writable
-        return numba.njit(parallel=True, nogil=True)(function)
-
-
-# prange: a range whose iterations numba spreads over the cores (plain range without numba)
-prange = numba.prange if numba is not None else range
+        return numba.njit(nogil=True)(function)
 
 
 # --------------------------------------------------------------------------
@@ -71,7 +73,7 @@ def _im2col_kernel(x, kh, kw, sh, sw, pad_top, pad_left, cols):
     """cols[n, oy, ox, i, j, :] = x[n, oy*sh + i - pad_top, ox*sw + j - pad_left, :] (0 outside)."""
     n_images, height, width, channels = x.shape
     out_h, out_w = cols.shape[1], cols.shape[2]
-    for row in prange(n_images * out_h):
+    for row in range(n_images * out_h):
         n, oy = row // out_h, row % out_h
         for ox in range(out_w):
             for i in range(kh):
@@ -91,7 +93,7 @@ def _col2im_kernel(cols, sh, sw, pad_top, pad_left, x):
     """x[n, iy, ix, :] = sum of cols[n, oy, ox, i, j, :] over the windows that cover it."""
     n_images, height, width, channels = x.shape
     out_h, out_w, kh, kw = cols.shape[1], cols.shape[2], cols.shape[3], cols.shape[4]
-    for row in prange(n_images * height):
+    for row in range(n_images * height):
         n, iy = row // height, row % height
         for ix in range(width):
             for c in range(channels):
@@ -115,7 +117,7 @@ def _maxpool_forward_kernel(x, ph, pw, sh, sw, pad_top, pad_left, out, argmax):
     """out = max over each window (outside the image counts as -inf); argmax = first winner."""
     n_images, height, width, channels = x.shape
     out_h, out_w = out.shape[1], out.shape[2]
-    for row in prange(n_images * out_h):
+    for row in range(n_images * out_h):
         n, oy = row // out_h, row % out_h
         for ox in range(out_w):
             for i in range(ph):
@@ -143,7 +145,7 @@ def _maxpool_backward_kernel(grad_out, argmax, ph, pw, sh, sw, pad_top, pad_left
     """grad_x[n, iy, ix, c] = sum of grad_out over the windows whose argmax is this pixel."""
     n_images, height, width, channels = grad_x.shape
     out_h, out_w = grad_out.shape[1], grad_out.shape[2]
-    for row in prange(n_images * height):
+    for row in range(n_images * height):
         n, iy = row // height, row % height
         for ix in range(width):
             for c in range(channels):
@@ -165,9 +167,36 @@ def _maxpool_backward_kernel(grad_out, argmax, ph, pw, sh, sw, pad_top, pad_left
 
 
 @_jit
+def _maxpool_backward_disjoint_kernel(grad_out, argmax, ph, pw, sh, sw, pad_top, pad_left,
+                                      grad_x):
+    """The same when windows do not overlap (stride >= pool, the usual case): each pixel
+    is in at most one window, which writes it directly, row by row. Pixels that no
+    window reaches must already be zero."""
+    n_images, height, width, channels = grad_x.shape
+    out_h, out_w = grad_out.shape[1], grad_out.shape[2]
+    for n in range(n_images):
+        for oy in range(out_h):
+            for i in range(ph):
+                iy = oy * sh + i - pad_top
+                if iy < 0 or iy >= height:
+                    continue
+                for ox in range(out_w):
+                    for j in range(pw):
+                        ix = ox * sw + j - pad_left
+                        if ix < 0 or ix >= width:
+                            continue
+                        slot = i * pw + j
+                        for c in range(channels):
+                            if argmax[n, oy, ox, c] == slot:
+                                grad_x[n, iy, ix, c] = grad_out[n, oy, ox, c]
+                            else:
+                                grad_x[n, iy, ix, c] = 0.0
+
+
+@_jit
 def _bias_relu_kernel(z, bias):
     """In place: z = max(z + bias, 0) on z (rows, F). NaN stays NaN (as np.maximum)."""
-    for r in prange(z.shape[0]):
+    for r in range(z.shape[0]):
         for f in range(z.shape[1]):
             value = z[r, f] + bias[f]
             if value < 0:
@@ -179,7 +208,7 @@ def _bias_relu_kernel(z, bias):
 @_jit
 def _relu_backward_kernel(grad_y, y, grad_z):
     """grad_z = grad_y where y > 0, else 0, on (rows, F) arrays."""
-    for r in prange(grad_y.shape[0]):
+    for r in range(grad_y.shape[0]):
         for f in range(grad_y.shape[1]):
             if y[r, f] > 0:
                 grad_z[r, f] = grad_y[r, f]
@@ -198,6 +227,7 @@ def _warm_up():
         col2im(cols, x.shape, (2, 2), (1, 1), "valid")
         out, argmax = maxpool2d_forward(x, (2, 2), (1, 1), "valid")
         maxpool2d_backward(out, argmax, x.shape, (2, 2), (1, 1), "valid")
+        maxpool2d_backward(out, argmax, x.shape, (1, 1), (1, 1), "valid")
         z = np.zeros((2, 2), np.float32)
         bias_relu_(z, np.zeros(2, np.float32))
         relu_backward(z, z)
@@ -268,10 +298,17 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
 def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
                        padding="valid"):
     """Route each grad_out value to its window's argmax -> (N, H, W, C)."""
-    _, _, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
-    grad_x = np.empty(x_shape, dtype=grad_out.dtype)
-    _maxpool_backward_kernel(_c_contiguous(grad_out), _c_contiguous(argmax), pool_size[0],
-                             pool_size[1], strides[0], strides[1], pad_h[0], pad_w[0], grad_x)
+    out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
+    (ph, pw), (sh, sw) = pool_size, strides
+    args = (_c_contiguous(grad_out), _c_contiguous(argmax), ph, pw, sh, sw, pad_h[0], pad_w[0])
+    if sh < ph or sw < pw:   # overlapping windows: gather and sum at each pixel
+        grad_x = np.empty(x_shape, dtype=grad_out.dtype)
+        _maxpool_backward_kernel(*args, grad_x)
+        return grad_x
+    windows_tile_input = (pad_h[0] == pad_w[0] == 0 and sh == ph and sw == pw
+                          and out_h * sh == x_shape[1] and out_w * sw == x_shape[2])
+    grad_x = (np.empty if windows_tile_input else np.zeros)(x_shape, dtype=grad_out.dtype)
+    _maxpool_backward_disjoint_kernel(*args, grad_x)
     return grad_x
 
 
