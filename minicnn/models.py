@@ -65,11 +65,19 @@ class Sequential:
         if any(existing.name == layer.name for existing in self.layers):
             raise ValueError(f"a layer named {layer.name!r} is already in the model; "
                              "layer names must be unique")
+        previous = self.layers[-1] if self.layers else None
+        if layer.built and previous is not None and previous.built and \
+                tuple(layer.input_shape) != tuple(previous.output_shape):
+            raise ValueError(f"layer {layer.name!r} was built for inputs {layer.input_shape} "
+                             f"but follows {previous.name!r}, whose output is "
+                             f"{previous.output_shape}")
         self.layers.append(layer)
-        if len(self.layers) == 1 and layer.input_shape is not None:
+        # Build what is not built yet; a layer that already has weights (taken from
+        # another model, e.g. VGG16's blocks) keeps them.
+        if previous is None and layer.input_shape is not None:
             self.build(layer.input_shape)
-        elif len(self.layers) > 1 and self.layers[-2].built:
-            layer.build(self.layers[-2].output_shape)
+        elif previous is not None and previous.built and not layer.built:
+            layer.build(previous.output_shape)
 
     @property
     def built(self) -> bool:

@@ -207,3 +207,18 @@ def test_load_model_rejects_files_that_are_not_models(tmp_path):
     path.write_text("not hdf5")
     with pytest.raises(OSError, match="not an HDF5 file"):
         load_model(path)
+
+
+def test_layers_taken_from_another_model_keep_their_weights():
+    """Splitting a trained model into parts (as the VGG16 example does) must not
+    re-initialise the layers it reuses."""
+    full = small_cnn()
+    before = full.get_weights()
+    bottom = Sequential(full.layers[:4])
+    top = Sequential(full.layers[4:])
+    for a, b in zip(before, bottom.get_weights() + top.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).random((2, 24, 24, 3), dtype=np.float32)
+    np.testing.assert_allclose(top.predict(bottom.predict(x)), full.predict(x), rtol=1e-6)
+    with pytest.raises(ValueError, match="was built for inputs"):
+        Sequential([full.layers[0], full.layers[2]])
