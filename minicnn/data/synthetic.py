@@ -18,50 +18,55 @@ import numpy as np
 CLASS_NAMES = ("circles", "squares")
 
 
-def make_shapes(n=400, size=32, channels=3, seed=0):
-    """``n`` images (n, size, size, channels) float32 in [0, 1] and labels (n,) int64,
-    balanced between circles (0) and squares (1)."""
+def _balanced_images(name, n, size, channels, seed, draw, noise):
+    """n images from ``draw(rng, label, yy, xx) -> (size, size, channels)``, half of
+    each label in a seeded order, plus Gaussian ``noise``, clipped to [0, 1]."""
     if n < 2 or size < 8:
-        raise ValueError(f"make_shapes needs n >= 2 and size >= 8, got n={n}, size={size}")
+        raise ValueError(f"{name} needs n >= 2 and size >= 8, got n={n}, size={size}")
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 2
     rng.shuffle(labels)
     yy, xx = np.mgrid[0:size, 0:size]
     images = np.empty((n, size, size, channels), dtype=np.float32)
     for i, label in enumerate(labels):
-        background = rng.uniform(0.0, 0.5, channels)
-        colour = rng.uniform(0.5, 1.0, channels)
-        radius = rng.uniform(size * 0.15, size * 0.3)
-        cy, cx = rng.uniform(radius, size - radius, 2)
-        if label == 0:
-            inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2
-        else:
-            inside = (np.abs(yy - cy) <= radius * 0.85) & (np.abs(xx - cx) <= radius * 0.85)
-        image = np.where(inside[..., None], colour, background)
-        image += rng.normal(0.0, 0.05, image.shape)
+        image = draw(rng, label, yy, xx, channels)
+        image += rng.normal(0.0, noise, image.shape)
         images[i] = np.clip(image, 0.0, 1.0)
     return images, labels.astype(np.int64)
+
+
+def _draw_shape(rng, label, yy, xx, channels):
+    size = yy.shape[0]
+    background = rng.uniform(0.0, 0.5, channels)
+    colour = rng.uniform(0.5, 1.0, channels)
+    radius = rng.uniform(size * 0.15, size * 0.3)
+    cy, cx = rng.uniform(radius, size - radius, 2)
+    if label == 0:
+        inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2
+    else:
+        inside = (np.abs(yy - cy) <= radius * 0.85) & (np.abs(xx - cx) <= radius * 0.85)
+    return np.where(inside[..., None], colour, background)
+
+
+def _draw_stripes(rng, label, yy, xx, channels):
+    size = yy.shape[0]
+    period = rng.uniform(size / 10, size / 4)
+    across = yy if label == 0 else xx          # horizontal stripes vary along y
+    on = np.sin(2 * np.pi * (across + rng.uniform(0, period)) / period) > 0
+    return np.where(on[..., None], rng.uniform(0.6, 1.0, channels),
+                    rng.uniform(0.0, 0.4, channels))
+
+
+def make_shapes(n=400, size=32, channels=3, seed=0):
+    """``n`` images (n, size, size, channels) float32 in [0, 1] and labels (n,) int64,
+    balanced between circles (0) and squares (1)."""
+    return _balanced_images("make_shapes", n, size, channels, seed, _draw_shape, 0.05)
 
 
 def make_stripes(n=400, size=32, channels=3, seed=0):
     """``n`` images (n, size, size, channels) float32 in [0, 1] and labels (n,) int64:
     horizontal (0) or vertical (1) stripes, balanced."""
-    if n < 2 or size < 8:
-        raise ValueError(f"make_stripes needs n >= 2 and size >= 8, got n={n}, size={size}")
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 2
-    rng.shuffle(labels)
-    yy, xx = np.mgrid[0:size, 0:size]
-    images = np.empty((n, size, size, channels), dtype=np.float32)
-    for i, label in enumerate(labels):
-        period = rng.uniform(size / 10, size / 4)
-        across = yy if label == 0 else xx          # horizontal stripes vary along y
-        on = np.sin(2 * np.pi * (across + rng.uniform(0, period)) / period) > 0
-        image = np.where(on[..., None], rng.uniform(0.6, 1.0, channels),
-                         rng.uniform(0.0, 0.4, channels))
-        image += rng.normal(0.0, 0.08, image.shape)
-        images[i] = np.clip(image, 0.0, 1.0)
-    return images, labels.astype(np.int64)
+    return _balanced_images("make_stripes", n, size, channels, seed, _draw_stripes, 0.08)
 
 
 GENERATORS = {"shapes": make_shapes, "stripes": make_stripes}
