@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minicnn import Sequential
 from minicnn.applications import VGG16, preprocess_input
 from minicnn.applications.vgg16 import IMAGENET_BGR_MEAN
 from minicnn.backend import get_array_module, to_numpy
@@ -70,6 +71,20 @@ def test_forward_of_a_small_batch():
     y = model.predict(np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)))
     assert y.shape == (2, 1, 1, 512) and y.dtype == np.float32
     assert (y >= 0).all()      # the last conv is a ReLU and max pooling keeps signs
+
+
+def test_split_into_two_models_keeps_the_weights():
+    """The example runs blocks 1-4 and block 5 as two models sharing VGG16's layers."""
+    base = VGG16(input_shape=(32, 32, 3))
+    x = np.random.default_rng(3).uniform(-100, 100, (2, 32, 32, 3))
+    whole = base.predict(x)
+    weights = base.get_weights()
+    split = [layer.name for layer in base.layers].index("block5_conv1")
+    bottom = Sequential(base.layers[:split])
+    top = Sequential(base.layers[split:])
+    for a, b in zip(base.get_weights(), weights):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(top.predict(bottom.predict(x)), whole, rtol=1e-5, atol=1e-5)
 
 
 def test_include_top_is_refused_with_an_explanation():
