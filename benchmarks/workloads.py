@@ -55,35 +55,19 @@ def _batch(batch, channels_first=False):
 # -- minicnn ------------------------------------------------------------------------
 
 def minicnn_tutorial_net():
+    """The tutorial's network without its dropout layers (minicnn.tutorial's definition)."""
     import minicnn
-    from minicnn import Conv2D, Dense, Flatten, MaxPooling2D, Sequential
+    from minicnn.tutorial import build_cats_dogs_model
 
     minicnn.clear_session()
-    return Sequential([
-        Conv2D(32, 3, padding="same", activation="relu", input_shape=IMAGE_SHAPE),
-        MaxPooling2D(2),
-        Conv2D(32, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Conv2D(64, 3, padding="same", activation="relu"), MaxPooling2D(2),
-        Flatten(), Dense(64, activation="relu"), Dense(2, activation="softmax")])
+    return build_cats_dogs_model(IMAGE_SHAPE, dropout=False)
 
 
 def minicnn_vgg16():
-    """minicnn.applications.VGG16 (random weights), or the same 13-conv stack built here."""
-    try:
-        from minicnn.applications import VGG16
+    """minicnn.applications.VGG16 with random weights (the speed does not depend on them)."""
+    from minicnn.applications import VGG16
 
-        return VGG16(weights=None, input_shape=IMAGE_SHAPE)
-    except ImportError:
-        from minicnn import Conv2D, MaxPooling2D, Sequential
-
-        layers = []
-        for block, (convs, filters) in enumerate(VGG16_BLOCKS, start=1):
-            for i in range(1, convs + 1):
-                layers.append(Conv2D(filters, 3, padding="same", activation="relu",
-                                     name=f"block{block}_conv{i}",
-                                     input_shape=IMAGE_SHAPE if not layers else None))
-            layers.append(MaxPooling2D(2, name=f"block{block}_pool"))
-        return Sequential(layers, name="vgg16")
+    return VGG16(weights=None, input_shape=IMAGE_SHAPE)
 
 
 def run_minicnn(device, workload, batch, repeats, warmup):
