@@ -31,6 +31,8 @@ from .layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from .models import Sequential, load_model
 from .optimizers import SGD
 from .random import set_seed
+from .runs import save_run
+from .viz import plot_history
 
 DATA_HELP = ("get the real photos from https://www.kaggle.com/c/dogs-vs-cats/data (train.zip), "
              "unzip it and pass the folder with --data or MINICNN_DATA")
@@ -115,31 +117,6 @@ def _synthetic_split(workdir, seed):
     return dest
 
 
-def plot_curves(history, path):
-    """Training vs validation loss and accuracy, side by side, saved as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io_utils import atomic_path
-
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.plot(epochs, history[metric], "o-", label=f"training {metric}")
-        if f"val_{metric}" in history:
-            ax.plot(epochs, history[f"val_{metric}"], "s-", label=f"validation {metric}")
-        ax.set_xlabel("epoch")
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-
-
 def train_cats_dogs(data=None, output="runs/cats_dogs", n=None, ratio=0.2, epochs=50,
                     batch_size=32, image_size=150, device=None, seed=0, patience=2,
                     augment=True, workers=None, verbose=1) -> dict:
@@ -188,10 +165,6 @@ def train_cats_dogs(data=None, output="runs/cats_dogs", n=None, ratio=0.2, epoch
                         verbose=verbose)
     seconds = time.perf_counter() - start
 
-    model.save(os.path.join(output, "model.h5"))
-    history.save(os.path.join(output, "history.json"))
-    history.save(os.path.join(output, "history.csv"))
-    plot_curves(history.history, os.path.join(output, "curves.png"))
     epochs_run = len(history.history["loss"])
     results = {
         "data": "synthetic stripes" if synthetic else os.path.abspath(data),
@@ -206,7 +179,9 @@ def train_cats_dogs(data=None, output="runs/cats_dogs", n=None, ratio=0.2, epoch
     config = {"model": "cats_dogs_scratch", "n": n, "ratio": ratio, "epochs": epochs,
               "batch_size": batch_size, "image_size": image_size, "seed": seed,
               "patience": patience, "augment": augment, "optimizer": model.optimizer.get_config()}
-    atomic_write_text(os.path.join(output, "config.json"), json.dumps(config, indent=2))
+    # model.h5, history.json/.csv, config.json: a run folder that `minicnn compare` reads.
+    save_run(output, history, config, model)
+    plot_history(history, path=os.path.join(output, "curves.png"))
     atomic_write_text(os.path.join(output, "results.json"), json.dumps(results, indent=2))
     if verbose:
         print(f"validation accuracy per epoch: "

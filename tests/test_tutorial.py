@@ -30,7 +30,7 @@ def test_the_run_folder_has_model_history_plots_and_config(run):
     assert len(history["val_accuracy"]) == results["epochs_run"] <= 2
     assert results["train_samples"] == 24 and results["validation_samples"] == 12
     assert results["class_indices"] == {"cats": 0, "dogs": 1}
-    assert Image.open(folder / "curves.png").size == (810, 315)   # 9 x 3.5 inches at 90 dpi
+    assert Image.open(folder / "curves.png").size == (900, 360)   # viz: 10 x 4 inches, 90 dpi
     model = load_model(folder / "model.h5")
     assert model.input_shape == (32, 32, 3) and model.output_shape == (2,)
 
