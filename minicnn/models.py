@@ -21,7 +21,7 @@ import numpy as np
 from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
-from .backend import device, to_device, to_numpy, to_scalar
+from .backend import device, get_array_module, to_device, to_numpy
 from .callbacks import Callback, History, ProgressBar
 from .io_utils import atomic_path
 from .random import new_generator
@@ -169,29 +169,32 @@ class Sequential:
             y = to_device(y, dtype=np.float32).reshape(x.shape[0], *self.output_shape)
         return x, y
 
-    def _batch_logs(self, y, y_pred, loss_value):
-        logs = {"loss": loss_value}
+    def _batch_logs(self, y, y_pred):
+        """Loss (and accuracy) of a batch as Python floats, in ONE device-to-host copy:
+        on the GPU each copy waits for all queued work, so a step makes exactly one."""
+        xp = get_array_module(y_pred)
+        values = [self.loss(y, y_pred)]
         if self.metrics:
-            logs["accuracy"] = to_scalar(self.loss.accuracy(y, y_pred))
-        return logs
+            values.append(self.loss.accuracy(y, y_pred))
+        host = to_numpy(xp.stack([xp.asarray(v, dtype=np.float64) for v in values]))
+        return dict(zip(("loss", "accuracy"), (float(v) for v in host)))
 
     def train_on_batch(self, x, y):
         """One step of gradient descent; returns ``{"loss": ..., "accuracy": ...}``."""
         self._require_compiled("train_on_batch")
         x, y = self._to_batch(x, y)
         y_pred = self.forward(x, training=True)
-        loss_value = to_scalar(self.loss(y, y_pred))
-        if not math.isfinite(loss_value):
-            return {"loss": loss_value}   # fit reports it; weights stay as they were
+        logs = self._batch_logs(y, y_pred)
+        if not math.isfinite(logs["loss"]):
+            return logs   # fit reports it; weights stay as they were
         self.backward(self.loss.gradient(y, y_pred), need_input_grad=False)
         self.optimizer.apply(self.layers)
-        return self._batch_logs(y, y_pred, loss_value)
+        return logs
 
     def test_on_batch(self, x, y):
         self._require_compiled("test_on_batch")
         x, y = self._to_batch(x, y)
-        y_pred = self.forward(x, training=False)
-        return self._batch_logs(y, y_pred, to_scalar(self.loss(y, y_pred)))
+        return self._batch_logs(y, self.forward(x, training=False))
 
     def fit(self, x, y=None, batch_size=32, epochs=1, validation_data=None, shuffle=True,
             callbacks=None, verbose=1, steps_per_epoch=None, validation_steps=None,
