@@ -78,10 +78,12 @@ def xp():
 
 def get_array_module(x):
     """numpy or cupy, whichever owns the array ``x``."""
-    cupy = _cupy  # never import cupy just to look at a NumPy array
+    cupy = _cupy
+    if cupy is None and type(x).__module__.startswith("cupy"):
+        cupy = _load_cupy()   # a CuPy array made before minicnn looked for a GPU
     if cupy is not None and isinstance(x, cupy.ndarray):
         return cupy
-    return np
+    return np   # never import cupy just to look at a NumPy array
 
 
 def is_gpu_array(x) -> bool:

@@ -24,7 +24,7 @@ from . import activations, initializers
 from .backend import get_array_module, to_device, to_numpy
 from .ops import conv2d_backward, conv2d_forward, cpu_kernels, gpu_kernels, im2col
 from .ops import maxpool2d_backward, maxpool2d_forward
-from .ops.conv import conv_geometry
+from .ops.conv import column_sums, conv_geometry
 from .ops.padding import check_padding
 from .random import new_generator, new_seed
 
@@ -91,9 +91,14 @@ class Layer:
         return tuple(input_shape)
 
     def _accept(self, x):
-        """Build on first use, then check that ``x`` has the shape this layer was built for."""
+        """Build on first use, check that ``x`` has the shape this layer was built for, and
+        bring ``x`` to the device of the layer's weights (a NumPy batch into a GPU layer)."""
         if not self.built:
             self.build(x.shape[1:] if self.input_shape is None else self.input_shape)
+        if self.params:
+            weights_xp = get_array_module(next(iter(self.params.values())))
+            if get_array_module(x) is not weights_xp:
+                x = to_numpy(x) if weights_xp is np else weights_xp.asarray(x)
         if x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(
                 f"layer {self.name!r} ({type(self).__name__}) expects input shape "
@@ -372,7 +377,7 @@ class Dense(Layer):
         if self.trainable:
             self.grads["kernel"] = self._x.T @ grad_z
             if self.use_bias:
-                self.grads["bias"] = grad_z.sum(axis=0)
+                self.grads["bias"] = column_sums(grad_z)
         return grad_z @ self.params["kernel"].T
 
     def get_config(self):

@@ -43,13 +43,13 @@ def numpy_only(monkeypatch):
 
 
 def _reference(function, *args, **kwargs):
-    """``function`` run with the numba kernels switched off."""
-    saved = cpu_kernels.enabled
-    cpu_kernels.enabled = False
+    """``function`` run with the fast kernels (numba and CuPy) switched off."""
+    saved = cpu_kernels.enabled, gpu_kernels.enabled
+    cpu_kernels.enabled = gpu_kernels.enabled = False
     try:
         return function(*args, **kwargs)
     finally:
-        cpu_kernels.enabled = saved
+        cpu_kernels.enabled, gpu_kernels.enabled = saved
 
 
 # -- numba against NumPy ------------------------------------------------------------
@@ -151,23 +151,32 @@ def test_disabled_kernels_fall_back_to_numpy(numpy_only):
     np.testing.assert_array_equal(out[0, :, :, 0], [[5, 7], [13, 15]])
 
 
-# -- through the layers: numba path == NumPy path ---------------------------------------
+# -- through the layers: fast kernels == portable definitions ---------------------------
 
 def _layer_pass(layer, x, grad_y):
-    y = layer.forward(x, training=True)
-    grad_x = layer.backward(grad_y)
-    return y, grad_x, {k: v.copy() for k, v in layer.grads.items()}
+    """Forward and backward on the layer's device; the results as NumPy arrays."""
+    y = layer.forward(backend.to_device(x), training=True)
+    grad_x = layer.backward(backend.to_device(grad_y))
+    return (backend.to_numpy(y), None if grad_x is None else backend.to_numpy(grad_x),
+            {k: backend.to_numpy(v).copy() for k, v in layer.grads.items()})
 
 
-@needs_numba
+def _skip_without_fast_kernels(device):
+    if device == "cpu" and not numba_works:
+        pytest.skip("numba kernels unavailable here")
+
+
 @pytest.mark.parametrize("activation", ["relu", None])
 @pytest.mark.parametrize("strides,padding", [(1, "same"), (2, "valid"), (3, "same")])
-def test_conv2d_layer_numba_equals_numpy(activation, strides, padding, monkeypatch):
+def test_conv2d_layer_fast_kernels_equal_portable_code(activation, strides, padding, device,
+                                                       monkeypatch):
+    """numba (CPU) or CuPy kernels (GPU) against the NumPy/CuPy array code, in a layer."""
+    _skip_without_fast_kernels(device)
     rng = np.random.default_rng(3)
     layer = minicnn.Conv2D(5, 3, strides=strides, padding=padding, activation=activation,
                            input_shape=(11, 10, 3))
     layer.build((11, 10, 3))
-    layer.params["bias"][...] = _random(rng, 5)
+    layer.set_weights([layer.get_weights()[0], _random(rng, 5)])
     x = _random(rng, 4, 11, 10, 3)
     grad_y = _random(rng, 4, *layer.output_shape)
     # A tiny chunk budget makes the layer work in several chunks, as with big images.
@@ -180,23 +189,24 @@ def test_conv2d_layer_numba_equals_numpy(activation, strides, padding, monkeypat
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_conv2d_can_skip_the_input_gradient():
+def test_conv2d_can_skip_the_input_gradient(device):
     """The first layer's backward skips grad_x; the weight gradients stay the same."""
     rng = np.random.default_rng(8)
     layer = minicnn.Conv2D(4, 3, padding="same", activation="relu")
     x = _random(rng, 2, 6, 5, 3)
     grad_y = _random(rng, 2, 6, 5, 4)
     _, grad_x, grads = _layer_pass(layer, x, grad_y)
-    layer.forward(x, training=True)
-    assert grad_x is not None and layer.backward(grad_y, need_input_grad=False) is None
+    layer.forward(backend.to_device(x), training=True)
+    assert grad_x is not None
+    assert layer.backward(backend.to_device(grad_y), need_input_grad=False) is None
     for key in grads:
-        np.testing.assert_array_equal(layer.grads[key], grads[key])
+        np.testing.assert_array_equal(backend.to_numpy(layer.grads[key]), grads[key])
 
 
-@needs_numba
 @pytest.mark.parametrize("pool,strides,padding", [(2, None, "valid"), (3, 2, "same"),
                                                   (2, 1, "same")])
-def test_maxpool_layer_numba_equals_numpy(pool, strides, padding):
+def test_maxpool_layer_fast_kernels_equal_portable_code(pool, strides, padding, device):
+    _skip_without_fast_kernels(device)
     rng = np.random.default_rng(4)
     layer = minicnn.MaxPooling2D(pool, strides=strides, padding=padding)
     x = _random(rng, 3, 9, 7, 4)

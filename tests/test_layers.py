@@ -4,6 +4,7 @@ import pytest
 
 import minicnn
 from minicnn import Activation, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+from minicnn.backend import to_device, to_numpy
 from minicnn.gradcheck import check_layer, relative_error
 
 TOLERANCE = 1e-6   # float64 central differences agree to ~1e-8 on these sizes
@@ -42,9 +43,9 @@ def test_conv2d_batch_one_large_input_uses_directional_check():
     assert report.max_relative_error < TOLERANCE, report
 
 
-def test_conv2d_chunked_batch_equals_whole_batch():
+def test_conv2d_chunked_batch_equals_whole_batch(device):
     """Above the im2col budget the batch runs in chunks; results must not change."""
-    x = _x(5, 9, 9, 3).astype(np.float32)
+    x = to_device(_x(5, 9, 9, 3), dtype=np.float32)
     whole = Conv2D(4, 3, padding="same", activation="relu")
     chunked = Conv2D(4, 3, padding="same", activation="relu")
     chunked.im2col_budget_bytes = 2 * 81 * 27 * 4          # two images per chunk
@@ -52,11 +53,13 @@ def test_conv2d_chunked_batch_equals_whole_batch():
     chunked.build(x.shape[1:])
     chunked.set_weights(whole.get_weights())
     y2 = chunked.forward(x, training=True)
-    np.testing.assert_allclose(y1, y2, rtol=1e-6)
-    g = _x(*y1.shape, seed=3).astype(np.float32)
-    np.testing.assert_allclose(whole.backward(g), chunked.backward(g), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(y1), to_numpy(y2), rtol=1e-6)
+    g = to_device(_x(*y1.shape, seed=3), dtype=np.float32)
+    np.testing.assert_allclose(to_numpy(whole.backward(g)), to_numpy(chunked.backward(g)),
+                               rtol=1e-5, atol=1e-6)
     for key in whole.grads:
-        np.testing.assert_allclose(whole.grads[key], chunked.grads[key], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(to_numpy(whole.grads[key]), to_numpy(chunked.grads[key]),
+                                   rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("pool,stride,padding", [(2, None, "valid"), (2, None, "same"),
@@ -128,10 +131,10 @@ def test_keras_default_initialisers():
     layer = Conv2D(16, 3)
     layer.build((10, 10, 8))
     limit = np.sqrt(6 / (3 * 3 * 8 + 3 * 3 * 16))      # glorot_uniform
-    kernel = layer.params["kernel"]
+    kernel, bias = layer.get_weights()
     assert kernel.shape == (3, 3, 8, 16) and np.abs(kernel).max() <= limit
     assert np.abs(kernel).max() > 0.9 * limit
-    np.testing.assert_array_equal(layer.params["bias"], 0)
+    np.testing.assert_array_equal(bias, 0)
 
 
 def test_seeds_make_weights_repeat():
@@ -141,7 +144,7 @@ def test_seeds_make_weights_repeat():
     minicnn.set_seed(42)
     b = Dense(3)
     b.build((4,))
-    np.testing.assert_array_equal(a.params["kernel"], b.params["kernel"])
+    np.testing.assert_array_equal(a.get_weights()[0], b.get_weights()[0])
 
 
 @pytest.mark.parametrize("layer,bad_shape,expected", [

