@@ -261,6 +261,14 @@ class Conv2D(Layer):
         chunk = n if self._cols is not None else self._images_per_chunk(x)
         fused = self._fused_kernels(grad_y)
         grad_z = None if fused else self.activation.backward(grad_y, self._y)
+        if not need_input_grad and self._direct_filter_grad(x):
+            # Few input channels (RGB), CPU: a direct loop, ReLU's backward fused into it.
+            grad_kernel, grad_bias = cpu_kernels.conv2d_filter_grad(
+                x, grad_y if fused else grad_z, kernel.shape, self.strides, self.padding,
+                y=self._y if fused else None)
+            self._store_grads(grad_kernel, grad_bias)
+            self._cols = None
+            return None
         grad_x = xp.empty(x.shape, dtype=x.dtype) if need_input_grad else None
         grad_kernel = xp.zeros(kernel.shape, dtype=kernel.dtype)
         grad_bias = xp.zeros(self.filters, dtype=kernel.dtype)
@@ -284,12 +292,22 @@ class Conv2D(Layer):
                 grad_cols_out=self._buffer("grad_cols", (rows, kh * kw * channels), x))
             grad_kernel += gk
             grad_bias += gb
+        self._store_grads(grad_kernel, grad_bias)
+        self._cols = None   # free the big matrix as soon as it has served
+        return grad_x
+
+    def _direct_filter_grad(self, x):
+        """Whether the kernel gradient goes to ``cpu_kernels.conv2d_filter_grad``: on the
+        CPU, for inputs of at most ``FILTER_GRAD_MAX_CHANNELS`` channels, where im2col's
+        KH*KW*C columns make a matrix product too skinny for BLAS to be fast."""
+        return (x.shape[-1] <= cpu_kernels.FILTER_GRAD_MAX_CHANNELS
+                and cpu_kernels.usable(x))
+
+    def _store_grads(self, grad_kernel, grad_bias):
         if self.trainable:
             self.grads["kernel"] = grad_kernel
             if self.use_bias:
                 self.grads["bias"] = grad_bias
-        self._cols = None   # free the big matrix as soon as it has served
-        return grad_x
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,

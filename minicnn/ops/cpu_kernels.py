@@ -216,6 +216,59 @@ def _relu_backward_kernel(grad_y, y, grad_z):
                 grad_z[r, f] = 0.0
 
 
+@_jit
+def _conv_filter_grad_kernel(x, grad_y, y, relu, sh, sw, pad_top, pad_left, grad_kernel,
+                             grad_bias):
+    """grad_kernel[i, j, c, f] += sum over (n, oy, ox) of x[n, iy, ix, c] * grad_z[n, oy, ox, f]
+    and grad_bias[f] += sum of grad_z[..., f], with grad_z = grad_y * (y > 0) if ``relu``
+    else grad_y, and (iy, ix) = (oy*sh + i - pad_top, ox*sw + j - pad_left).
+
+    The direct loop of the kernel gradient, without an im2col matrix. Worth it only for
+    inputs with few channels (an RGB image): there im2col has KH*KW*C = 27 columns, the
+    product cols.T @ grad_z is a skinny one that BLAS does slowly, and building cols costs
+    more than the products. Each image's sums are taken in float32 (as a chunked matmul
+    would), then added to the float64 totals ``grad_kernel`` and ``grad_bias``.
+    """
+    n_images, height, width, channels = x.shape
+    kh, kw = grad_kernel.shape[0], grad_kernel.shape[1]
+    filters = grad_kernel.shape[3]
+    out_h, out_w = grad_y.shape[1], grad_y.shape[2]
+    grad_z = np.empty((out_w, filters), np.float32)   # one output row, stays in L1
+    image_kernel = np.empty((kh, kw, channels, filters), np.float32)
+    image_bias = np.empty(filters, np.float32)
+    for n in range(n_images):
+        image_kernel[...] = 0.0
+        image_bias[:] = 0.0
+        for oy in range(out_h):
+            for ox in range(out_w):                     # ReLU's backward, fused
+                for f in range(filters):
+                    g = grad_y[n, oy, ox, f]
+                    if relu and not y[n, oy, ox, f] > 0:
+                        g = 0.0
+                    grad_z[ox, f] = g
+                    image_bias[f] += g
+            for i in range(kh):
+                iy = oy * sh + i - pad_top
+                if iy < 0 or iy >= height:
+                    continue
+                for j in range(kw):
+                    for ox in range(out_w):
+                        ix = ox * sw + j - pad_left
+                        if ix < 0 or ix >= width:
+                            continue
+                        for c in range(channels):
+                            pixel = x[n, iy, ix, c]
+                            for f in range(filters):
+                                image_kernel[i, j, c, f] += pixel * grad_z[ox, f]
+        for i in range(kh):
+            for j in range(kw):
+                for c in range(channels):
+                    for f in range(filters):
+                        grad_kernel[i, j, c, f] += image_kernel[i, j, c, f]
+        for f in range(filters):
+            grad_bias[f] += image_bias[f]
+
+
 # --------------------------------------------------------------------------
 # When to use them
 
@@ -231,6 +284,8 @@ def _warm_up():
         z = np.zeros((2, 2), np.float32)
         bias_relu_(z, np.zeros(2, np.float32))
         relu_backward(z, z)
+        conv2d_filter_grad(x, np.zeros((1, 2, 2, 2), np.float32), (2, 2, 1, 2), (1, 1),
+                           "valid", y=np.zeros((1, 2, 2, 2), np.float32))
         return True
     except Exception as error:  # a numba/LLVM failure must not break training
         warnings.warn(f"minicnn: numba kernels unavailable ({type(error).__name__}: {error}); "
@@ -325,3 +380,26 @@ def relu_backward(grad_y, y, out=None):
                           _c_contiguous(y).reshape(-1, y.shape[-1]),
                           grad_z.reshape(-1, grad_z.shape[-1]))
     return grad_z
+
+
+# Conv2D asks this before taking :func:`conv2d_filter_grad` for its kernel gradient.
+FILTER_GRAD_MAX_CHANNELS = 4
+
+
+def conv2d_filter_grad(x, grad_y, kernel_shape, strides=(1, 1), padding="valid", y=None):
+    """Kernel and bias gradients of a convolution by a direct loop (no im2col).
+
+    x (N, H, W, C), grad_y (N, OH, OW, F) -> (grad_kernel (KH, KW, C, F), grad_bias (F,)).
+    With ``y`` (the ReLU's output, (N, OH, OW, F)) the gradient is first masked by
+    ``y > 0``: ReLU's backward in the same pass. Equals ``conv.conv2d_backward``'s
+    grad_kernel and grad_bias (to float32 rounding: the sums run in another order).
+    """
+    kh, kw, channels, filters = kernel_shape
+    _, _, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
+    grad_kernel = np.zeros(kernel_shape, np.float64)
+    grad_bias = np.zeros(filters, np.float64)
+    grad_y = _c_contiguous(grad_y)
+    _conv_filter_grad_kernel(_c_contiguous(x), grad_y, grad_y if y is None else _c_contiguous(y),
+                             y is not None, strides[0], strides[1], pad_h[0], pad_w[0],
+                             grad_kernel, grad_bias)
+    return grad_kernel.astype(np.float32), grad_bias.astype(np.float32)
