@@ -155,6 +155,8 @@ def device_section(device, args):
         print(f"[{device}] per-layer {name} done", flush=True)
         del model, x
     frameworks = ["minicnn"] + ([] if args.no_references else available_references())
+    if device == "gpu" and "torch" in frameworks:
+        frameworks.append("torch-tf32")   # PyTorch's default on the GPU, for information
     for framework in frameworks:
         if framework == "keras" and device != "cpu":
             continue
@@ -186,6 +188,15 @@ def ratios(section):
     return out
 
 
+def gpu_speedups(results):
+    """{workload: (minicnn CPU images/s, minicnn GPU images/s)} when both devices ran."""
+    rates = {(r["device"], r["workload"]): r["images_per_s"]
+             for section in results["devices"] for r in section["end_to_end"]
+             if r["framework"] == "minicnn" and "error" not in r}
+    return {w: (rates["cpu", w], rates["gpu", w]) for w in WORKLOADS
+            if ("cpu", w) in rates and ("gpu", w) in rates}
+
+
 def markdown(results):
     lines = [f"# minicnn speed on {results['machine']}", "",
              f"- CPU: {results['cpu_model']} ({results['cpu_count']} cores); "
@@ -196,6 +207,13 @@ def markdown(results):
              f"- 1-minute load average before/after: {results['load_before']} / "
              f"{results['load_after']} (other processes on a shared machine slow everything)",
              ""]
+    speedups = gpu_speedups(results)
+    if speedups:
+        lines += ["## GPU against CPU (minicnn, this machine, this run)", "",
+                  "| workload | CPU images/s | GPU images/s | GPU/CPU |", "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {WORKLOAD_TITLES[w]} | {cpu:.1f} | {gpu:.1f} | **{gpu / cpu:.0f}x** |"
+                  for w, (cpu, gpu) in speedups.items()]
+        lines.append("")
     for section in results["devices"]:
         device = section["device"]
         m = section["matmul"]
@@ -214,6 +232,10 @@ def markdown(results):
             kind = "GPU pool" if "gpu_pool_bytes" in r else "RSS"
             lines.append(f"| {title} | {r['framework']} | {r['images_per_s']:.1f} | "
                          f"{r['seconds'] * 1e3:.0f} | {memory:.0f} ({kind}) |")
+        if device == "gpu":
+            lines += ["", "`torch`: cuDNN autotuned, TF32 off, so every product is true float32 as "
+                      "in minicnn (cuBLAS SGEMM); `torch-tf32`: PyTorch's default, whose cuDNN "
+                      "convolutions use TF32 tensor cores (10-bit mantissas), for information."]
         lines += ["", "minicnn's speed relative to each reference (> 1: minicnn faster):", ""]
         lines += [f"- {key}: **{value:.2f}x**" for key, value in ratios(section).items()] or \
                  ["- (no reference ran)"]
@@ -323,6 +345,7 @@ def main(argv=None):
         results["devices"].append(device_section(device, args))
     results["load_after"] = [round(v, 2) for v in os.getloadavg()]
     results["ratios"] = {s["device"]: ratios(s) for s in results["devices"]}
+    results["gpu_over_cpu"] = {w: gpu / cpu for w, (cpu, gpu) in gpu_speedups(results).items()}
 
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"bench_{machine}")

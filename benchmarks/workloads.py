@@ -13,7 +13,8 @@ Conv2D(32, 3x3, same, ReLU) MaxPool(2) Conv2D(32) MaxPool Conv2D(64) MaxPool
 Flatten Dense(64, ReLU) Dense(2, softmax); 150x150x3 inputs; SGD(0.01, momentum 0.9).
 
 Run by ``benchmarks.run`` as ``python -m benchmarks.workloads FRAMEWORK DEVICE
-WORKLOAD BATCH REPEATS``; prints one JSON line. Frameworks: minicnn, keras, torch.
+WORKLOAD BATCH REPEATS``; prints one JSON line. Frameworks: minicnn, keras, torch
+(true float32), torch-tf32 (PyTorch's GPU default: TF32 convolutions).
 """
 from __future__ import annotations
 
@@ -133,12 +134,18 @@ def run_keras(device, workload, batch, repeats, warmup):
 
 # -- PyTorch --------------------------------------------------------------------------
 
-def run_torch(device, workload, batch, repeats, warmup):
+def run_torch(device, workload, batch, repeats, warmup, tf32=False):
+    """PyTorch with cuDNN's autotuner on. ``tf32=False`` keeps every product in true float32,
+    as minicnn's are; PyTorch's default lets cuDNN convolutions use TF32 tensor cores
+    (10-bit mantissas), which the "torch-tf32" rows measure."""
     import torch
     from torch import nn
 
     torch.set_num_threads(2 if device == "cpu" else torch.get_num_threads())
     dev = torch.device("cuda" if device == "gpu" else "cpu")
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
     x_np, y_np = _batch(batch, channels_first=True)
     x = torch.from_numpy(x_np).to(dev)
     labels = torch.from_numpy(y_np.argmax(axis=1)).to(dev)
@@ -178,7 +185,7 @@ def run_torch(device, workload, batch, repeats, warmup):
                 with torch.inference_mode():
                     return model(x)
     seconds, times = _median_seconds(step, repeats, warmup, sync)
-    extra = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "tf32": tf32}
     if device == "gpu":
         extra["gpu_pool_bytes"] = int(torch.cuda.max_memory_reserved())
     return seconds, times, extra
@@ -201,7 +208,12 @@ def peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # KiB on Linux
 
 
-RUNNERS = {"minicnn": run_minicnn, "keras": run_keras, "torch": run_torch}
+def run_torch_tf32(device, workload, batch, repeats, warmup):
+    return run_torch(device, workload, batch, repeats, warmup, tf32=True)
+
+
+RUNNERS = {"minicnn": run_minicnn, "keras": run_keras, "torch": run_torch,
+           "torch-tf32": run_torch_tf32}
 
 
 def main(argv):

@@ -115,3 +115,53 @@ def synchronize(x=None) -> None:
     """Wait for queued GPU work (for honest timings); a no-op on the CPU."""
     if _cupy is not None and (x is None or is_gpu_array(x)):
         _cupy.cuda.get_current_stream().synchronize()
+
+
+def prefetch_to_device(batches):
+    """Yield the ``(x, y)`` batches of ``batches`` as float32 arrays on the current device,
+    copying batch k+1 to the GPU while the caller trains on batch k.
+
+    On the GPU the next batch goes into page-locked ("pinned") host memory and
+    from there to the device on a second CUDA stream, which runs beside the
+    stream that computes; the computing stream waits for that copy only when it
+    needs the batch. On the CPU there is nothing to copy: arrays that already
+    are float32 pass through as they are.
+    """
+    if device() != "gpu":
+        for batch in batches:
+            yield tuple(np.asarray(to_numpy(array), dtype=np.float32) for array in batch)
+        return
+    cupy = _load_cupy()
+    copy_stream = cupy.cuda.Stream(non_blocking=True)
+
+    def start_copy(batch):
+        on_device, keep_alive = [], []
+        # The targets come from the memory pool of the computing stream, which may hand
+        # out blocks that its queued kernels still read: the copy waits for those first.
+        copy_stream.wait_event(cupy.cuda.get_current_stream().record())
+        for array in batch:
+            if isinstance(array, cupy.ndarray):
+                on_device.append(array)
+                continue
+            host = np.ascontiguousarray(array, dtype=np.float32)
+            pinned = cupy.cuda.alloc_pinned_memory(host.nbytes)
+            staged = np.frombuffer(pinned, np.float32, host.size).reshape(host.shape)
+            staged[...] = host
+            target = cupy.empty(host.shape, dtype=np.float32)
+            target.set(staged, stream=copy_stream)   # asynchronous: from pinned memory
+            on_device.append(target)
+            keep_alive.append(pinned)   # held until the computing stream has waited for it
+        return tuple(on_device), copy_stream.record(), keep_alive
+
+    pending = None
+    for batch in batches:
+        started = start_copy(batch)
+        if pending is not None:
+            arrays, done, _ = pending
+            cupy.cuda.get_current_stream().wait_event(done)
+            yield arrays
+        pending = started
+    if pending is not None:
+        arrays, done, _ = pending
+        cupy.cuda.get_current_stream().wait_event(done)
+        yield arrays

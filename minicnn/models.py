@@ -21,7 +21,7 @@ import numpy as np
 from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
-from .backend import device, get_array_module, to_device, to_numpy
+from .backend import device, get_array_module, prefetch_to_device, to_device, to_numpy
 from .callbacks import Callback, History, ProgressBar
 from .io_utils import atomic_path
 from .random import new_generator
@@ -237,7 +237,7 @@ class Sequential:
 
     def _train_epoch(self, batches, steps, epoch, callbacks):
         totals, seen = {}, 0
-        for step, (xb, yb) in enumerate(batches(steps)):
+        for step, (xb, yb) in enumerate(prefetch_to_device(batches(steps))):
             logs = self.train_on_batch(xb, yb)
             if not math.isfinite(logs["loss"]):
                 raise TrainingDivergedError(
@@ -314,7 +314,7 @@ class Sequential:
             x, y = x
         batches, steps = self._batch_source(x, y, batch_size, False, steps, "evaluate")
         totals, seen = {}, 0
-        for xb, yb in batches(steps):
+        for xb, yb in prefetch_to_device(batches(steps)):
             logs = self.test_on_batch(xb, yb)
             for key, value in logs.items():
                 totals[key] = totals.get(key, 0.0) + value * len(xb)
