@@ -76,10 +76,17 @@ def _im2col_kernel(x, kh, kw, sh, sw, pad_top, pad_left, cols):
     for row in range(n_images * out_h):
         n, oy = row // out_h, row % out_h
         for ox in range(out_w):
+            left = ox * sw - pad_left
+            row_inside = 0 <= left and left + kw <= width   # no column of the window is padding
             for i in range(kh):
                 iy = oy * sh + i - pad_top
+                if row_inside and 0 <= iy < height:      # the common case: copy, no checks
+                    for j in range(kw):
+                        for c in range(channels):
+                            cols[n, oy, ox, i, j, c] = x[n, iy, left + j, c]
+                    continue
                 for j in range(kw):
-                    ix = ox * sw + j - pad_left
+                    ix = left + j
                     if 0 <= iy < height and 0 <= ix < width:
                         for c in range(channels):
                             cols[n, oy, ox, i, j, c] = x[n, iy, ix, c]
