@@ -73,6 +73,17 @@ def test_numba_im2col_and_col2im_equal_numpy(h, w, c, k, s, padding, batch):
 
 
 @needs_numba
+@pytest.mark.parametrize("h,w,c,k,s,padding", CONV_GEOMETRIES)
+@pytest.mark.parametrize("channels", [cpu_kernels.IM2COL_RUNS_BELOW_CHANNELS - 1,
+                                      cpu_kernels.IM2COL_RUNS_BELOW_CHANNELS, 11])
+def test_numba_im2col_both_kernels_equal_numpy(h, w, c, k, s, padding, channels):
+    """Few channels take the window-row runs kernel, more the (j, c) loops: both exact."""
+    x = _random(np.random.default_rng(10), 2, h, w, channels)
+    np.testing.assert_array_equal(cpu_kernels.im2col(x, (k, k), (s, s), padding),
+                                  _reference(conv.im2col, x, (k, k), (s, s), padding))
+
+
+@needs_numba
 @pytest.mark.parametrize("h,w,pool,s,padding", POOL_GEOMETRIES)
 def test_numba_maxpool_equals_numpy(h, w, pool, s, padding):
     rng = np.random.default_rng(1)
