@@ -200,6 +200,28 @@ class Conv2D(Layer):
             budget = min(budget, self.cpu_chunk_bytes)
         return max(1, budget // max(bytes_per_image, 1))
 
+    def _pieces(self, x):
+        """The forward pass's chunks of work: ``(images, rows)`` pairs.
+
+        ``images`` is a slice of the batch and ``rows`` is None (whole images), or, on the
+        CPU when a single image's im2col matrix exceeds ``cpu_chunk_bytes`` (VGG16's first
+        blocks: 50 MB per image), a band ``(start, stop)`` of one image's output rows.
+        """
+        n = x.shape[0]
+        out_h, out_w, _ = self.output_shape
+        kh, kw = self.kernel_size
+        bytes_per_row = out_w * kh * kw * x.shape[-1] * x.dtype.itemsize
+        band_h = self.cpu_chunk_bytes // bytes_per_row if cpu_kernels.usable(x) else out_h
+        if band_h >= out_h:
+            chunk = self._images_per_chunk(x)
+            for start in range(0, n, chunk):
+                yield slice(start, start + chunk), None
+            return
+        band_h = max(1, band_h)
+        for image in range(n):
+            for top in range(0, out_h, band_h):
+                yield slice(image, image + 1), (top, min(top + band_h, out_h))
+
     def _buffer(self, name, shape, like):
         """A scratch array of ``shape`` (same device and dtype as ``like``), reused from
         step to step: allocating and first-touching big arrays costs as much as filling them."""
@@ -228,20 +250,29 @@ class Conv2D(Layer):
         kernel, bias = self.params["kernel"], self.params.get("bias")
         kh, kw = self.kernel_size
         out_h, out_w, _ = self.output_shape
-        chunk = self._images_per_chunk(x)
         z = xp.empty((n, *self.output_shape), dtype=x.dtype)
         fused = self._fused_kernels(z)
-        for start in range(0, n, chunk):
-            part = x[start:start + chunk]
-            cols_buffer = self._buffer("cols", (len(part) * out_h * out_w,
+        for images, rows in self._pieces(x):
+            part = x[images]
+            band_h = out_h if rows is None else rows[1] - rows[0]
+            cols_buffer = self._buffer("cols", (len(part) * band_h * out_w,
                                                 kh * kw * x.shape[-1]), x)
-            z_part, cols = conv2d_forward(part, kernel, None if fused else bias, self.strides,
-                                          self.padding, out=z[start:start + chunk],
-                                          cols_out=cols_buffer)
+            if rows is None:   # whole images
+                z_part, cols = conv2d_forward(part, kernel, None if fused else bias,
+                                              self.strides, self.padding, out=z[images],
+                                              cols_out=cols_buffer)
+            else:              # a band of output rows of one large image (CPU only)
+                z_part = z[images, rows[0]:rows[1]]                    # (1, band_h, OW, F)
+                cols = cpu_kernels.im2col(part, self.kernel_size, self.strides, self.padding,
+                                          out=cols_buffer, rows=rows)  # (band_h*OW, KH*KW*C)
+                np.matmul(cols, kernel.reshape(-1, self.filters),
+                          out=z_part.reshape(-1, self.filters))        # (band_h*OW, F)
+                if bias is not None and not fused:
+                    z_part += bias
             if fused:   # bias + ReLU in one pass, while z_part is still in the cache
                 fused.bias_relu_(z_part, bias)
         # Keep the im2col matrix for the backward pass when one chunk held the whole batch.
-        self._cols = cols if training and chunk >= n else None
+        self._cols = cols if training and rows is None and len(part) >= n else None
         self._x = x
         self._y = z if fused else self.activation.forward(z)
         return self._y

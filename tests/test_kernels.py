@@ -84,6 +84,21 @@ def test_numba_im2col_both_kernels_equal_numpy(h, w, c, k, s, padding, channels)
 
 
 @needs_numba
+@pytest.mark.parametrize("h,w,c,k,s,padding", CONV_GEOMETRIES)
+@pytest.mark.parametrize("channels", [3, 9])
+def test_numba_im2col_bands_are_slices_of_the_whole(h, w, c, k, s, padding, channels):
+    """rows=(start, stop) gives exactly those output rows of the full im2col matrix."""
+    x = _random(np.random.default_rng(11), 2, h, w, channels)
+    out_h, out_w, _, _ = conv.conv_geometry(x.shape, (k, k), (s, s), padding)
+    whole = cpu_kernels.im2col(x, (k, k), (s, s), padding).reshape(2, out_h, out_w, -1)
+    for start in range(out_h):
+        for stop in range(start + 1, out_h + 1):
+            band = cpu_kernels.im2col(x, (k, k), (s, s), padding, rows=(start, stop))
+            np.testing.assert_array_equal(band.reshape(2, stop - start, out_w, -1),
+                                          whole[:, start:stop])
+
+
+@needs_numba
 @pytest.mark.parametrize("h,w,pool,s,padding", POOL_GEOMETRIES)
 def test_numba_maxpool_equals_numpy(h, w, pool, s, padding):
     rng = np.random.default_rng(1)
@@ -220,6 +235,32 @@ def test_conv2d_layer_fast_kernels_equal_portable_code(activation, strides, padd
             [(fast[2][k], slow[2][k]) for k in slow[2]]:
         assert a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+@pytest.mark.parametrize("activation,use_bias", [("relu", True), (None, True), ("relu", False)])
+@pytest.mark.parametrize("strides,padding", [(1, "same"), (2, "valid"), (3, "same")])
+@pytest.mark.parametrize("channels", [3, 8])
+def test_conv2d_forward_in_row_bands_equals_portable_code(activation, use_bias, strides, padding,
+                                                          channels, monkeypatch):
+    """A chunk budget below one image's im2col matrix makes the CPU forward pass work
+    in bands of output rows (2 or 3 rows here); outputs and gradients must not change."""
+    rng = np.random.default_rng(12)
+    layer = minicnn.Conv2D(5, 3, strides=strides, padding=padding, activation=activation,
+                           use_bias=use_bias, input_shape=(11, 10, channels))
+    layer.build((11, 10, channels))
+    if use_bias:
+        layer.set_weights([layer.get_weights()[0], _random(rng, 5)])
+    out_h, out_w, _ = layer.output_shape
+    monkeypatch.setattr(layer, "cpu_chunk_bytes", 2 * out_w * 9 * channels * 4 + 4)
+    x = _random(rng, 3, 11, 10, channels)
+    assert any(rows is not None for _, rows in layer._pieces(x)) == (out_h > 2)
+    grad_y = _random(rng, 3, *layer.output_shape)
+    fast = _layer_pass(layer, x, grad_y)
+    slow = _reference(_layer_pass, layer, x, grad_y)
+    for a, b in [(fast[0], slow[0]), (fast[1], slow[1])] + \
+            [(fast[2][k], slow[2][k]) for k in slow[2]]:   # BLAS sums in its own order
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_conv2d_can_skip_the_input_gradient(device):

@@ -368,20 +368,29 @@ def _c_contiguous(a):
 IM2COL_RUNS_BELOW_CHANNELS = 8
 
 
-def im2col(x, kernel_size, strides=(1, 1), padding="valid", out=None):
-    """x (N, H, W, C) -> cols (N*OH*OW, KH*KW*C); see ``conv.im2col``."""
+def im2col(x, kernel_size, strides=(1, 1), padding="valid", out=None, rows=None):
+    """x (N, H, W, C) -> cols (N*OH*OW, KH*KW*C); see ``conv.im2col``.
+
+    ``rows=(start, stop)`` unfolds only output rows start..stop-1 of each image ->
+    (N*(stop-start)*OW, KH*KW*C): a band of a large image, whose matrix fits in the
+    cache where the whole image's would not. A band is the same copy with the window
+    origin moved down by ``start*SH`` rows: the kernels' bounds checks do the rest.
+    """
     n, _, _, channels = x.shape
     kh, kw = kernel_size
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, kernel_size, strides, padding)
-    shape = (n * out_h * out_w, kh * kw * channels)
+    start, stop = (0, out_h) if rows is None else rows
+    pad_top = pad_h[0] - start * strides[0]     # negative in the middle of the image
+    shape = (n * (stop - start) * out_w, kh * kw * channels)
     cols = np.empty(shape, dtype=x.dtype) if out is None else out
     x = _c_contiguous(x)
     if channels < IM2COL_RUNS_BELOW_CHANNELS:
         _im2col_runs_kernel(x.reshape(n, x.shape[1], -1), kh, kw, strides[0], strides[1],
-                            pad_h[0], pad_w[0], cols.reshape(n, out_h, out_w, kh, kw * channels))
+                            pad_top, pad_w[0],
+                            cols.reshape(n, stop - start, out_w, kh, kw * channels))
     else:
-        _im2col_kernel(x, kh, kw, strides[0], strides[1], pad_h[0], pad_w[0],
-                       cols.reshape(n, out_h, out_w, kh, kw, channels))
+        _im2col_kernel(x, kh, kw, strides[0], strides[1], pad_top, pad_w[0],
+                       cols.reshape(n, stop - start, out_w, kh, kw, channels))
     return cols
 
 
