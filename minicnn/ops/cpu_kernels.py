@@ -147,14 +147,18 @@ def _col2im_kernel(cols, sh, sw, pad_top, pad_left, x):
                 x[n, iy, ix, c] = 0.0
             for i in range(kh):             # same order as the NumPy loops: i, then j
                 ty = iy + pad_top - i       # = oy * sh for the window that put tap i here
-                if ty < 0 or ty % sh != 0 or ty // sh >= out_h:
+                if ty < 0:
+                    break                   # and for every later i
+                oy = ty if sh == 1 else ty // sh    # a division costs more than the adds
+                if oy >= out_h or (sh != 1 and ty % sh != 0):
                     continue
-                oy = ty // sh
                 for j in range(kw):
                     tx = ix + pad_left - j
-                    if tx < 0 or tx % sw != 0 or tx // sw >= out_w:
+                    if tx < 0:
+                        break
+                    ox = tx if sw == 1 else tx // sw
+                    if ox >= out_w or (sw != 1 and tx % sw != 0):
                         continue
-                    ox = tx // sw
                     for c in range(channels):
                         x[n, iy, ix, c] += cols[n, oy, ox, i, j, c]
 
