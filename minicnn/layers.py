@@ -16,6 +16,7 @@ batch axis (``input_shape``, ``output_shape``) are those of one sample.
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 
 import numpy as np
@@ -66,6 +67,7 @@ class Layer:
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.output_shape = None
         self.built = False
+        self._recycled: dict = {}   # last step's big result arrays (see _recycle)
 
     # -- building ---------------------------------------------------------
     def build(self, input_shape):
@@ -104,6 +106,29 @@ class Layer:
                 f"layer {self.name!r} ({type(self).__name__}) expects input shape "
                 f"(batch, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
         return x
+
+    def _recycle(self, name, shape, like):
+        """An empty array of ``shape`` (dtype and device of ``like``) for the result ``name``:
+        last step's array for it when nothing else refers to it any more, else a new one.
+
+        Why: a new large NumPy array costs as much as filling it, because the OS maps and
+        zeroes each page on first touch (10 ms per 92 MB here, and several times that, at
+        random, in a VM that hands freed memory back to its host). Reusing last step's
+        array skips this. It is reused only when its reference count shows that no caller
+        kept it (or a view of it), so a result someone holds never changes under them.
+        CuPy arrays are not recycled: CuPy's memory pool already reuses GPU memory.
+        """
+        old = self._recycled.pop(name, None)
+        # getrefcount counts `old` and its own argument: 2 means nobody else holds it.
+        if (old is not None and type(old) is np.ndarray and type(like) is np.ndarray
+                and old.shape == tuple(shape) and old.dtype == like.dtype
+                and sys.getrefcount(old) == 2):
+            array = old
+        else:
+            array = get_array_module(like).empty(shape, dtype=like.dtype)
+        if type(array) is np.ndarray:
+            self._recycled[name] = array
+        return array
 
     def _add_param(self, key, value):
         self.params[key] = to_device(value, dtype=np.float32)
@@ -250,7 +275,8 @@ class Conv2D(Layer):
         kernel, bias = self.params["kernel"], self.params.get("bias")
         kh, kw = self.kernel_size
         out_h, out_w, _ = self.output_shape
-        z = xp.empty((n, *self.output_shape), dtype=x.dtype)
+        self._y = self._cols = None   # drop last step's output, so that it can be recycled
+        z = self._recycle("z", (n, *self.output_shape), x)
         fused = self._fused_kernels(z)
         for images, rows in self._pieces(x):
             part = x[images]
@@ -300,7 +326,7 @@ class Conv2D(Layer):
             self._store_grads(grad_kernel, grad_bias)
             self._cols = None
             return None
-        grad_x = xp.empty(x.shape, dtype=x.dtype) if need_input_grad else None
+        grad_x = self._recycle("grad_x", x.shape, x) if need_input_grad else None
         grad_kernel = xp.zeros(kernel.shape, dtype=kernel.dtype)
         grad_bias = xp.zeros(self.filters, dtype=kernel.dtype)
         for start in range(0, n, chunk):
@@ -378,6 +404,10 @@ class MaxPooling2D(Layer):
         return y
 
     def backward(self, grad_y):
+        if cpu_kernels.usable(grad_y):   # into last step's array when free (see _recycle)
+            return cpu_kernels.maxpool2d_backward(
+                grad_y, self._argmax, self._x_shape, self.pool_size, self.strides,
+                self.padding, out=self._recycle("grad_x", self._x_shape, grad_y))
         return maxpool2d_backward(grad_y, self._argmax, self._x_shape, self.pool_size,
                                   self.strides, self.padding)
 

@@ -338,3 +338,41 @@ def test_cupy_fused_bias_relu_and_relu_backward_equal_numpy():
     np.testing.assert_array_equal(fused.get(), expected)
     grad_z = gpu_kernels.relu_backward(cp.asarray(grad_y), cp.asarray(expected))
     np.testing.assert_array_equal(grad_z.get(), grad_y * (expected > 0))
+
+
+# -- recycled result arrays (CPU) -------------------------------------------------------
+
+def _recycling_layers():
+    conv = minicnn.Conv2D(4, 3, padding="same", activation="relu", input_shape=(9, 8, 3))
+    pool = minicnn.MaxPooling2D(2)
+    return conv, pool
+
+
+def test_results_are_recycled_only_when_nobody_holds_them():
+    """A layer writes its next output / input gradient into last step's array when no
+    caller kept that array (no new pages to fault in), and never when one did."""
+    rng = np.random.default_rng(13)
+    conv, pool = _recycling_layers()
+    x1, x2 = _random(rng, 2, 9, 8, 3), _random(rng, 2, 9, 8, 3)
+
+    def step(x):
+        y = pool.forward(conv.forward(x, training=True), training=True)
+        grad_h = pool.backward(np.ones_like(y))
+        return conv.forward(x, training=True), grad_h, conv.backward(grad_h)
+
+    kept = step(x1)                       # a caller keeps every result ...
+    copies = [a.copy() for a in kept]
+    view = kept[0][1]                     # ... and a view of one
+    again = step(x2)
+    for a, b in zip(kept, copies):        # ... so nothing it holds changed
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(view, copies[0][1])
+    assert not any(np.shares_memory(a, b) for a, b in zip(kept, again))
+
+    addresses = [a.ctypes.data for a in again]
+    del again, kept, view, a, b
+    fresh = step(x1)                      # nobody holds the last results: same memory
+    if numba_works:                       # (recycling needs NumPy float32 on the CPU)
+        assert [a.ctypes.data for a in fresh] == addresses
+    for a, b in zip(fresh, copies):       # and the same numbers as the first time
+        np.testing.assert_array_equal(a, b)

@@ -421,18 +421,22 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
 
 
 def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
-                       padding="valid"):
-    """Route each grad_out value to its window's argmax -> (N, H, W, C)."""
+                       padding="valid", out=None):
+    """Route each grad_out value to its window's argmax -> (N, H, W, C).
+
+    ``out``, if given, is a C-contiguous (N, H, W, C) array to write the result into.
+    """
     out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
     (ph, pw), (sh, sw) = pool_size, strides
     args = (_c_contiguous(grad_out), _c_contiguous(argmax), ph, pw, sh, sw, pad_h[0], pad_w[0])
+    grad_x = np.empty(x_shape, dtype=grad_out.dtype) if out is None else out
     if sh < ph or sw < pw:   # overlapping windows: gather and sum at each pixel
-        grad_x = np.empty(x_shape, dtype=grad_out.dtype)
         _maxpool_backward_kernel(*args, grad_x)
         return grad_x
     windows_tile_input = (pad_h[0] == pad_w[0] == 0 and sh == ph and sw == pw
                           and out_h * sh == x_shape[1] and out_w * sw == x_shape[2])
-    grad_x = (np.empty if windows_tile_input else np.zeros)(x_shape, dtype=grad_out.dtype)
+    if not windows_tile_input:   # pixels that no window reaches get no write: zero them
+        grad_x[...] = 0.0
     _maxpool_backward_disjoint_kernel(*args, grad_x)
     return grad_x
 
