@@ -47,21 +47,27 @@ enabled = numba is not None and os.environ.get("MINICNN_DISABLE_NUMBA", "") in (
 _checked = False   # whether the kernels were compiled (or loaded) and tried once
 
 
-def _jit(function):
+def _jit(function=None, *, fastmath=False):
     """``numba.njit`` with on-disk caching, and without it where no cache dir is writable.
 
     The kernels run on one core, on purpose. The matrix products between them
     already use every core through OpenBLAS, whose threads keep spinning for
     a while after each product; numba threads started in that window fight
     them for the cores, and a training step measured 5x *slower* with
-    ``parallel=True`` on a 2-core machine (2.2 s against 0.38 s).
+    ``parallel=True`` on a 2-core machine (2.2 s against 0.38 s); running
+    im2col on two Python threads between products was slower too.
+
+    ``@_jit(fastmath={"contract"})`` lets LLVM fuse ``a += b * c`` into one
+    fused multiply-add (one rounding instead of two), nothing else.
     """
+    if function is None:
+        return lambda f: _jit(f, fastmath=fastmath)
     if numba is None:
         return function
     try:
-        return numba.njit(cache=True, nogil=True)(function)
+        return numba.njit(cache=True, nogil=True, fastmath=fastmath)(function)
     except Exception:  # "no locator available": neither the package nor ~/.cache is writable
-        return numba.njit(nogil=True)(function)
+        return numba.njit(nogil=True, fastmath=fastmath)(function)
 
 
 # --------------------------------------------------------------------------
@@ -267,7 +273,7 @@ def _relu_backward_kernel(grad_y, y, grad_z):
                 grad_z[r, f] = 0.0
 
 
-@_jit
+@_jit(fastmath={"contract"})
 def _conv_filter_grad_kernel(x, grad_y, y, relu, sh, sw, pad_top, pad_left, grad_kernel,
                              grad_bias):
     """grad_kernel[i, j, c, f] += sum over (n, oy, ox) of x[n, iy, ix, c] * grad_z[n, oy, ox, f]
@@ -295,7 +301,7 @@ def _conv_filter_grad_kernel(x, grad_y, y, relu, sh, sw, pad_top, pad_left, grad
                 for f in range(filters):
                     g = grad_y[n, oy, ox, f]
                     if relu and not y[n, oy, ox, f] > 0:
-                        g = 0.0
+                        g = np.float32(0.0)     # (a bare 0.0 would make g float64)
                     grad_z[ox, f] = g
                     image_bias[f] += g
             for i in range(kh):
