@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import get_array_module, to_device, to_numpy
+from .ops import gpu_kernels
 
 
 class Optimizer:
@@ -94,6 +95,9 @@ class SGD(Optimizer):
             param -= lr * grad
             return
         velocity = self._slot(layer_name, key, "velocity", param)
+        if gpu_kernels.usable(param):   # the same formulas in one GPU pass, not four
+            gpu_kernels.sgd_momentum_(param, velocity, grad, lr, self.momentum, self.nesterov)
+            return
         velocity *= self.momentum
         velocity -= lr * grad
         if self.nesterov:
@@ -127,6 +131,9 @@ class RMSprop(Optimizer):
     def update(self, param, grad, lr, layer_name, key):
         xp = get_array_module(param)
         mean_square = self._slot(layer_name, key, "mean_square", param)
+        if gpu_kernels.usable(param):   # the same formulas in one GPU pass
+            gpu_kernels.rmsprop_(param, mean_square, grad, lr, self.rho, self.epsilon)
+            return
         mean_square *= self.rho
         mean_square += (1.0 - self.rho) * grad * grad
         param -= lr * grad / xp.sqrt(mean_square + self.epsilon)

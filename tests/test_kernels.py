@@ -376,3 +376,28 @@ def test_results_are_recycled_only_when_nobody_holds_them():
         assert [a.ctypes.data for a in fresh] == addresses
     for a, b in zip(fresh, copies):       # and the same numbers as the first time
         np.testing.assert_array_equal(a, b)
+
+
+@needs_gpu
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_cupy_fused_optimizer_steps_equal_the_numpy_formulas(nesterov):
+    cp = backend._load_cupy()
+    rng = np.random.default_rng(9)
+    param, grad, slot = (_random(rng, 7, 5) for _ in range(3))
+    slot = np.abs(slot)   # RMSprop's running mean of squares is never negative
+    lr, momentum, rho, epsilon = 0.05, 0.9, 0.8, 1e-7
+
+    p, v = cp.asarray(param), cp.asarray(slot)
+    gpu_kernels.sgd_momentum_(p, v, cp.asarray(grad), lr, momentum, nesterov)
+    velocity = np.float32(momentum) * slot - np.float32(lr) * grad
+    expected = param + (np.float32(momentum) * velocity - np.float32(lr) * grad
+                        if nesterov else velocity)
+    np.testing.assert_allclose(v.get(), velocity, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(p.get(), expected, rtol=1e-6, atol=1e-7)
+
+    p, a = cp.asarray(param), cp.asarray(slot)
+    gpu_kernels.rmsprop_(p, a, cp.asarray(grad), lr, rho, epsilon)
+    mean_square = np.float32(rho) * slot + np.float32(1 - rho) * grad * grad
+    np.testing.assert_allclose(a.get(), mean_square, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(p.get(), param - np.float32(lr) * grad /
+                               np.sqrt(mean_square + np.float32(epsilon)), rtol=1e-5, atol=1e-7)

@@ -4,6 +4,7 @@ import pytest
 
 from minicnn import SGD, Dense, RMSprop, losses, optimizers
 from minicnn.activations import Sigmoid, Softmax
+from minicnn.backend import to_device, to_numpy
 from minicnn.gradcheck import check_loss
 
 
@@ -99,17 +100,17 @@ def test_unknown_loss_and_optimizer_list_valid_names():
 
 
 def _layer_with(weights, grads):
+    """A Dense layer on the current device with these weights and kernel gradients."""
     layer = Dense(weights.shape[1])
     layer.build((weights.shape[0],))
-    layer.params["kernel"] = weights.astype(np.float32).copy()
-    layer.params["bias"] = np.zeros(weights.shape[1], np.float32)
-    layer.grads = {"kernel": grads.astype(np.float32), "bias": np.zeros(weights.shape[1],
-                                                                      np.float32)}
+    layer.set_weights([weights, np.zeros(weights.shape[1])])
+    layer.grads = {"kernel": to_device(grads, dtype=np.float32),
+                   "bias": to_device(np.zeros(weights.shape[1]), dtype=np.float32)}
     return layer
 
 
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
-def test_sgd_follows_the_keras_update_with_time_decay(momentum, nesterov):
+def test_sgd_follows_the_keras_update_with_time_decay(momentum, nesterov, device):
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal((3, 2))
     grads = [rng.standard_normal((3, 2)) for _ in range(5)]
@@ -118,27 +119,27 @@ def test_sgd_follows_the_keras_update_with_time_decay(momentum, nesterov):
     opt = SGD(lr, momentum=momentum, nesterov=nesterov, decay=decay)
     w, v = w0.copy(), np.zeros_like(w0)
     for t, g in enumerate(grads):
-        layer.grads["kernel"] = g.astype(np.float32)
+        layer.grads["kernel"] = to_device(g, dtype=np.float32)
         opt.apply([layer])
         lr_t = lr / (1 + decay * t)
         v = momentum * v - lr_t * g
         w = w + (momentum * v - lr_t * g if nesterov else v)
-    np.testing.assert_allclose(layer.params["kernel"], w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(layer.params["kernel"]), w, rtol=1e-5, atol=1e-6)
     assert opt.iterations == 5
 
 
-def test_rmsprop_puts_epsilon_inside_the_square_root():
+def test_rmsprop_puts_epsilon_inside_the_square_root(device):
     rng = np.random.default_rng(1)
     w0, g = rng.standard_normal((2, 2)), rng.standard_normal((2, 2)) * 1e-4
     layer = _layer_with(w0, g)
     RMSprop(0.01, rho=0.9, epsilon=1e-7).apply([layer])
     a = 0.1 * g * g
-    np.testing.assert_allclose(layer.params["kernel"], w0 - 0.01 * g / np.sqrt(a + 1e-7),
-                               rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer.params["kernel"]),
+                               w0 - 0.01 * g / np.sqrt(a + 1e-7), rtol=1e-5)
 
 
 def test_frozen_layers_are_not_updated():
     layer = _layer_with(np.ones((2, 2)), np.ones((2, 2)))
     layer.trainable = False
     SGD(0.1).apply([layer])
-    np.testing.assert_array_equal(layer.params["kernel"], 1.0)
+    np.testing.assert_array_equal(to_numpy(layer.params["kernel"]), 1.0)

@@ -19,6 +19,8 @@ On the CPU they hand the copy loops to numba kernels when those are available
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..backend import get_array_module
@@ -164,7 +166,13 @@ def column_sums(matrix):
     xp = get_array_module(matrix)
     if xp is np:
         return matrix.sum(axis=0)
-    return xp.ones(matrix.shape[0], dtype=matrix.dtype) @ matrix
+    return _ones(xp, matrix.shape[0], matrix.dtype) @ matrix
+
+
+@functools.lru_cache(maxsize=16)
+def _ones(xp, length, dtype):
+    """A vector of ones, made once per length (a training step needs the same few)."""
+    return xp.ones(length, dtype=dtype)
 
 
 def _contiguous_view(array, shape):

@@ -38,9 +38,7 @@ _SPLIT_NHWC = """
 _SOURCES = {
     # cols[n, oy, ox, ki, kj, c] = x[n, oy*sh + ki - pad_top, ox*sw + kj - pad_left, c], 0 outside
     "im2col": (
-        "raw T x, int32 height, int32 width, int32 channels, int32 out_h, int32 out_w, "
-        "int32 kh, int32 kw, int32 sh, int32 sw, int32 pad_top, int32 pad_left",
-        "T cols",
+        "raw T x", "T cols",
         """
         const IDX c = (IDX)i % channels;
         IDX rest = (IDX)i / channels;
@@ -56,9 +54,7 @@ _SOURCES = {
         """),
     # x[n, iy, ix, c] = sum of the cols entries of every window tap that covers it
     "col2im": (
-        "raw T cols, int32 height, int32 width, int32 channels, int32 out_h, int32 out_w, "
-        "int32 kh, int32 kw, int32 sh, int32 sw, int32 pad_top, int32 pad_left",
-        "T x",
+        "raw T cols", "T x",
         _SPLIT_NHWC + """
         T total = 0;
         for (int ki = 0; ki < kh; ++ki) {          // same order as the NumPy loops
@@ -77,9 +73,7 @@ _SOURCES = {
         """),
     # out[n, oy, ox, c] = max over the window (outside = -inf); argmax = first winning slot
     "maxpool_forward": (
-        "raw T x, int32 height, int32 width, int32 channels, int32 out_h, int32 out_w, "
-        "int32 ph, int32 pw, int32 sh, int32 sw, int32 pad_top, int32 pad_left, T neg_inf",
-        "T out, uint8 argmax",
+        "raw T x, T neg_inf", "T out, uint8 argmax",
         """
         const IDX c = (IDX)i % channels;
         const IDX ox = ((IDX)i / channels) % out_w;
@@ -103,10 +97,7 @@ _SOURCES = {
         """),
     # grad_x[n, iy, ix, c] = sum of grad_out over the windows whose argmax is this pixel
     "maxpool_backward": (
-        "raw T grad_out, raw uint8 argmax, int32 height, int32 width, int32 channels, "
-        "int32 out_h, int32 out_w, int32 ph, int32 pw, int32 sh, int32 sw, "
-        "int32 pad_top, int32 pad_left",
-        "T grad_x",
+        "raw T grad_out, raw uint8 argmax", "T grad_x",
         _SPLIT_NHWC + """
         T total = 0;
         for (int pi = 0; pi < ph; ++pi) {
@@ -125,23 +116,43 @@ _SOURCES = {
     # in place: z = max(z + bias, 0); NaN stays NaN
     "bias_relu": ("T bias", "T z", "const T v = z + bias; z = v < (T)0 ? (T)0 : v;"),
     "relu_backward": ("T grad_y, T y", "T grad_z", "grad_z = y > (T)0 ? grad_y : (T)0;"),
+    # SGD with momentum, in place: the formulas of optimizers.SGD in one pass
+    "sgd_momentum": (
+        "T grad, T lr, T momentum, bool nesterov", "T param, T velocity",
+        """
+        velocity = momentum * velocity - lr * grad;
+        param += nesterov ? momentum * velocity - lr * grad : velocity;
+        """),
+    # RMSprop, in place: the formulas of optimizers.RMSprop in one pass
+    "rmsprop": (
+        "T grad, T lr, T rho, T epsilon", "T param, T mean_square",
+        """
+        mean_square = rho * mean_square + ((T)1 - rho) * grad * grad;
+        param -= lr * grad / sqrt(mean_square + epsilon);
+        """),
 }
 
 
-def _kernel(cp, name, *arrays):
-    """The compiled ElementwiseKernel ``name`` for these arrays (built once per process).
+def _kernel(cp, name, geometry, *arrays):
+    """The compiled ElementwiseKernel ``name`` for this geometry and these arrays.
 
+    ``geometry`` ({"height": 150, "channels": 64, ...}) is compiled into the kernel as
+    constants rather than passed as arguments: the kernels spend most of their time
+    splitting a flat index into (n, y, x, c), and a division by a constant known at
+    compile time is a multiply and a shift, where a division by a run-time value is a
+    loop of some twenty instructions. Each new layer shape therefore compiles its own
+    kernels once (a fraction of a second; CuPy keeps them on disk for the next run).
     Index arithmetic uses 32-bit integers when every array has fewer than 2**31
-    elements: a GPU divides 64-bit integers in software, and these kernels do
-    several divisions per element, so 64-bit indices make them ~2x slower.
+    elements: a GPU divides 64-bit integers in software.
     """
     index_type = "int" if all(a.size < 2**31 for a in arrays) else "long long"
-    key = (name, index_type)
+    key = (name, index_type, tuple(sorted(geometry.items())))
     if key not in _kernels:
         in_params, out_params, body = _SOURCES[name]
+        constants = "".join(f"constexpr int {k} = {int(v)};\n" for k, v in geometry.items())
         _kernels[key] = cp.ElementwiseKernel(in_params, out_params,
                                              body.replace("IDX", index_type),
-                                             f"minicnn_{name}_{index_type.replace(' ', '')}")
+                                             f"minicnn_{name}", preamble=constants)
     return _kernels[key]
 
 
@@ -154,45 +165,47 @@ def usable(x) -> bool:
 # --------------------------------------------------------------------------
 # Wrappers with the signatures of the NumPy functions in conv.py / pooling.py.
 
+def _geometry(x_shape, window, strides, padding, window_names=("kh", "kw")):
+    """The constants a window kernel is compiled with (see ``_kernel``)."""
+    _, height, width, channels = x_shape
+    out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, window, strides, padding)
+    return {"height": height, "width": width, "channels": channels, "out_h": out_h,
+            "out_w": out_w, window_names[0]: window[0], window_names[1]: window[1],
+            "sh": strides[0], "sw": strides[1], "pad_top": pad_h[0], "pad_left": pad_w[0]}
+
+
 def im2col(x, kernel_size, strides=(1, 1), padding="valid", out=None):
     """x (N, H, W, C) -> cols (N*OH*OW, KH*KW*C); see ``conv.im2col``."""
     cp = get_array_module(x)
-    n, height, width, channels = x.shape
-    kh, kw = kernel_size
-    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, kernel_size, strides, padding)
+    geometry = _geometry(x.shape, kernel_size, strides, padding)
     if out is None:
-        out = cp.empty((n * out_h * out_w, kh * kw * channels), dtype=x.dtype)
+        rows = x.shape[0] * geometry["out_h"] * geometry["out_w"]
+        out = cp.empty((rows, kernel_size[0] * kernel_size[1] * x.shape[3]), dtype=x.dtype)
     x = cp.ascontiguousarray(x)
-    _kernel(cp, "im2col", x, out)(x, height, width, channels, out_h, out_w,
-                          kh, kw, strides[0], strides[1], pad_h[0], pad_w[0], out)
+    _kernel(cp, "im2col", geometry, x, out)(x, out)
     return out
 
 
 def col2im(cols, x_shape, kernel_size, strides=(1, 1), padding="valid", out=None):
     """cols (N*OH*OW, KH*KW*C) -> (N, H, W, C), the adjoint of im2col; see ``conv.col2im``."""
     cp = get_array_module(cols)
-    _, height, width, channels = x_shape
-    kh, kw = kernel_size
-    out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, kernel_size, strides, padding)
+    geometry = _geometry(x_shape, kernel_size, strides, padding)
     if out is None:
         out = cp.empty(x_shape, dtype=cols.dtype)
     cols = cp.ascontiguousarray(cols)
-    _kernel(cp, "col2im", cols, out)(cols, height, width, channels, out_h, out_w,
-                          kh, kw, strides[0], strides[1], pad_h[0], pad_w[0], out)
+    _kernel(cp, "col2im", geometry, cols, out)(cols, out)
     return out
 
 
 def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
     """x (N, H, W, C) -> (out (N, OH, OW, C), argmax uint8)."""
     cp = get_array_module(x)
-    n, height, width, channels = x.shape
-    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
-    out = cp.empty((n, out_h, out_w, channels), dtype=x.dtype)
+    geometry = _geometry(x.shape, pool_size, strides, padding, ("ph", "pw"))
+    out = cp.empty((x.shape[0], geometry["out_h"], geometry["out_w"], x.shape[3]),
+                   dtype=x.dtype)
     argmax = cp.empty(out.shape, dtype=cp.uint8)
     x = cp.ascontiguousarray(x)
-    _kernel(cp, "maxpool_forward", x, out)(x, height, width, channels, out_h,
-                                   out_w, pool_size[0], pool_size[1], strides[0], strides[1],
-                                   pad_h[0], pad_w[0], x.dtype.type(-np.inf), out, argmax)
+    _kernel(cp, "maxpool_forward", geometry, x, out)(x, x.dtype.type(-np.inf), out, argmax)
     return out, argmax
 
 
@@ -200,20 +213,32 @@ def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 
                        padding="valid"):
     """Route each grad_out value to its window's argmax -> (N, H, W, C)."""
     cp = get_array_module(grad_out)
-    _, height, width, channels = x_shape
-    out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
+    geometry = _geometry(x_shape, pool_size, strides, padding, ("ph", "pw"))
     grad_x = cp.empty(x_shape, dtype=grad_out.dtype)
     grad_out, argmax = cp.ascontiguousarray(grad_out), cp.ascontiguousarray(argmax)
-    _kernel(cp, "maxpool_backward", grad_out, grad_x)(grad_out, argmax, height, width, channels,
-                                    out_h, out_w, pool_size[0], pool_size[1], strides[0],
-                                    strides[1], pad_h[0], pad_w[0], grad_x)
+    _kernel(cp, "maxpool_backward", geometry, grad_out, grad_x)(grad_out, argmax, grad_x)
     return grad_x
 
 
 def bias_relu_(z, bias):
     """In place on z (..., F): z = max(z + bias, 0) in one pass. Returns z."""
-    _kernel(get_array_module(z), "bias_relu", z)(bias, z)
+    _kernel(get_array_module(z), "bias_relu", {}, z)(bias, z)
     return z
+
+
+def sgd_momentum_(param, velocity, grad, lr, momentum, nesterov):
+    """One SGD-with-momentum step on ``param`` and ``velocity``, in place, in one kernel
+    (the NumPy-style code in ``optimizers.SGD`` launches four)."""
+    t = param.dtype.type
+    _kernel(get_array_module(param), "sgd_momentum", {}, param)(
+        grad, t(lr), t(momentum), bool(nesterov), param, velocity)
+
+
+def rmsprop_(param, mean_square, grad, lr, rho, epsilon):
+    """One RMSprop step on ``param`` and ``mean_square``, in place, in one kernel."""
+    t = param.dtype.type
+    _kernel(get_array_module(param), "rmsprop", {}, param)(
+        grad, t(lr), t(rho), t(epsilon), param, mean_square)
 
 
 def relu_backward(grad_y, y, out=None):
@@ -221,5 +246,5 @@ def relu_backward(grad_y, y, out=None):
     cp = get_array_module(grad_y)
     if out is None:
         out = cp.empty_like(grad_y)
-    _kernel(cp, "relu_backward", out)(grad_y, y, out)
+    _kernel(cp, "relu_backward", {}, out)(grad_y, y, out)
     return out
