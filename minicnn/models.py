@@ -169,25 +169,35 @@ class Sequential:
             y = to_device(y, dtype=np.float32).reshape(x.shape[0], *self.output_shape)
         return x, y
 
-    def _batch_logs(self, y, y_pred):
-        """Loss (and accuracy) of a batch as Python floats, in ONE device-to-host copy:
-        on the GPU each copy waits for all queued work, so a step makes exactly one."""
+    def _batch_values(self, y, y_pred):
+        """Loss (and accuracy) of a batch, still on the device: one array of 1 or 2 values."""
         xp = get_array_module(y_pred)
         values = [self.loss(y, y_pred)]
         if self.metrics:
             values.append(self.loss.accuracy(y, y_pred))
-        host = to_numpy(xp.stack([xp.asarray(v, dtype=np.float64) for v in values]))
-        return dict(zip(("loss", "accuracy"), (float(v) for v in host)))
+        return xp.stack([xp.asarray(v, dtype=np.float64) for v in values])
+
+    @staticmethod
+    def _logs(values):
+        """The batch's values as Python floats, in ONE device-to-host copy: on the GPU
+        each copy waits for all the work queued so far, so a step makes exactly one."""
+        return dict(zip(("loss", "accuracy"), (float(v) for v in to_numpy(values))))
+
+    def _batch_logs(self, y, y_pred):
+        return self._logs(self._batch_values(y, y_pred))
 
     def train_on_batch(self, x, y):
         """One step of gradient descent; returns ``{"loss": ..., "accuracy": ...}``."""
         self._require_compiled("train_on_batch")
         x, y = self._to_batch(x, y)
         y_pred = self.forward(x, training=True)
-        logs = self._batch_logs(y, y_pred)
-        if not math.isfinite(logs["loss"]):
-            return logs   # fit reports it; weights stay as they were
+        values = self._batch_values(y, y_pred)
         self.backward(self.loss.gradient(y, y_pred), need_input_grad=False)
+        # Read the loss only now: on the GPU the backward pass has been queued while the
+        # forward pass ran, and the copy waits for both; then the weights are updated.
+        logs = self._logs(values)
+        if not math.isfinite(logs["loss"]):
+            return logs   # fit reports it; a non-finite loss never reaches the weights
         self.optimizer.apply(self.layers)
         return logs
 

@@ -143,6 +143,21 @@ def test_nan_loss_stops_training_with_a_clear_message(shapes):
         model.fit(bad, y[:32], batch_size=32, epochs=3, verbose=0)
 
 
+def test_a_batch_with_a_nan_loss_leaves_the_weights_as_they_were(shapes):
+    x, y, _, _ = shapes
+    model = small_cnn()
+    model.compile(SGD(0.1, momentum=0.9), "categorical_crossentropy")
+    model.train_on_batch(x[:8], y[:8])
+    before = model.get_weights()
+    bad = x[:8].copy()
+    bad[3, 2, 2, 1] = np.inf
+    logs = model.train_on_batch(bad, y[:8])
+    assert not np.isfinite(logs["loss"])
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    assert model.optimizer.iterations == 1
+
+
 def test_early_stopping_restores_the_best_weights():
     class Scripted(minicnn.Callback):
         """Feeds EarlyStopping a scripted val_loss, and snapshots weights per epoch."""
