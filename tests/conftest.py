@@ -29,3 +29,12 @@ def _seeded():
     minicnn.set_seed(1234)
     minicnn.clear_session()
     np.random.seed(1234)
+
+
+@pytest.fixture
+def cpu_device():
+    """Run the test on the CPU even where a GPU is the default (CPU-only behaviour)."""
+    previous = backend.device()
+    backend.set_device("cpu")
+    yield "cpu"
+    backend.set_device(previous)
