@@ -270,7 +270,6 @@ class Conv2D(Layer):
     def forward(self, x, training=False):
         """x (N, H, W, C) -> activation(conv(x) + bias) (N, OH, OW, filters), chunk by chunk."""
         x = self._accept(x)
-        xp = get_array_module(x)
         n = x.shape[0]
         kernel, bias = self.params["kernel"], self.params.get("bias")
         kh, kw = self.kernel_size
