@@ -403,12 +403,10 @@ class MaxPooling2D(Layer):
         return y
 
     def backward(self, grad_y):
-        if cpu_kernels.usable(grad_y):   # into last step's array when free (see _recycle)
-            return cpu_kernels.maxpool2d_backward(
-                grad_y, self._argmax, self._x_shape, self.pool_size, self.strides,
-                self.padding, out=self._recycle("grad_x", self._x_shape, grad_y))
+        # Into last step's array when nobody holds it any more (see _recycle).
         return maxpool2d_backward(grad_y, self._argmax, self._x_shape, self.pool_size,
-                                  self.strides, self.padding)
+                                  self.strides, self.padding,
+                                  out=self._recycle("grad_x", self._x_shape, grad_y))
 
     def get_config(self):
         return {**super().get_config(), "pool_size": list(self.pool_size),

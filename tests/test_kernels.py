@@ -402,3 +402,19 @@ def test_cupy_fused_optimizer_steps_equal_the_numpy_formulas(nesterov):
     np.testing.assert_allclose(a.get(), mean_square, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(p.get(), param - np.float32(lr) * grad /
                                np.sqrt(mean_square + np.float32(epsilon)), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_maxpool_backward_writes_into_a_given_array(device, xp, fast):
+    """``out=`` (used by the layer to reuse last step's array) gives the same result, in it."""
+    rng = np.random.default_rng(14)
+    x = backend.to_device(_random(rng, 2, 7, 6, 3))
+    run = (lambda f, *a, **k: f(*a, **k)) if fast else _reference
+    out, argmax = run(pooling.maxpool2d_forward, x, (3, 3), (2, 2), "same")
+    grad_out = backend.to_device(_random(rng, *out.shape))
+    expected = run(pooling.maxpool2d_backward, grad_out, argmax, x.shape, (3, 3), (2, 2), "same")
+    target = xp.full(x.shape, 7.0, dtype=np.float32)        # stale values must all be replaced
+    got = run(pooling.maxpool2d_backward, grad_out, argmax, x.shape, (3, 3), (2, 2), "same",
+              out=target)
+    assert got is target
+    np.testing.assert_array_equal(backend.to_numpy(target), backend.to_numpy(expected))

@@ -146,7 +146,7 @@ def _kernel(cp, name, geometry, *arrays):
     elements: a GPU divides 64-bit integers in software.
     """
     index_type = "int" if all(a.size < 2**31 for a in arrays) else "long long"
-    key = (name, index_type, tuple(sorted(geometry.items())))
+    key = (name, index_type, tuple(geometry.items()))   # _geometry fixes the order
     if key not in _kernels:
         in_params, out_params, body = _SOURCES[name]
         constants = "".join(f"constexpr int {k} = {int(v)};\n" for k, v in geometry.items())
@@ -210,11 +210,11 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
 
 
 def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
-                       padding="valid"):
-    """Route each grad_out value to its window's argmax -> (N, H, W, C)."""
+                       padding="valid", out=None):
+    """Route each grad_out value to its window's argmax -> (N, H, W, C), into ``out`` if given."""
     cp = get_array_module(grad_out)
     geometry = _geometry(x_shape, pool_size, strides, padding, ("ph", "pw"))
-    grad_x = cp.empty(x_shape, dtype=grad_out.dtype)
+    grad_x = cp.empty(x_shape, dtype=grad_out.dtype) if out is None else out
     grad_out, argmax = cp.ascontiguousarray(grad_out), cp.ascontiguousarray(argmax)
     _kernel(cp, "maxpool_backward", geometry, grad_out, grad_x)(grad_out, argmax, grad_x)
     return grad_x

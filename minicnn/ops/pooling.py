@@ -42,16 +42,19 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
 
 
 def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
-                       padding="valid"):
-    """Gradient w.r.t. the input: each grad_out value goes to its window's argmax."""
+                       padding="valid", out=None):
+    """Gradient w.r.t. the input: each grad_out value goes to its window's argmax.
+
+    ``out``, if given, is a C-contiguous (N, H, W, C) array to write the result into.
+    """
     from . import cpu_kernels, gpu_kernels
 
     if cpu_kernels.usable(grad_out):
         return cpu_kernels.maxpool2d_backward(grad_out, argmax, x_shape, pool_size, strides,
-                                              padding)
+                                              padding, out=out)
     if gpu_kernels.usable(grad_out):
         return gpu_kernels.maxpool2d_backward(grad_out, argmax, x_shape, pool_size, strides,
-                                              padding)
+                                              padding, out=out)
     xp = get_array_module(grad_out)
     n, height, width, channels = x_shape
     ph, pw = pool_size
@@ -63,4 +66,8 @@ def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 
         for j in range(pw):
             routed = xp.where(argmax == i * pw + j, grad_out, 0)
             grad_padded[:, i:i + sh * out_h:sh, j:j + sw * out_w:sw, :] += routed
-    return grad_padded[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
+    grad_x = grad_padded[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
+    if out is None:
+        return grad_x
+    out[...] = grad_x
+    return out
