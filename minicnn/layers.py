@@ -23,7 +23,7 @@ import numpy as np
 
 from . import activations, initializers
 from .backend import get_array_module, to_device, to_numpy
-from .ops import conv2d_backward, conv2d_forward, cpu_kernels, gpu_kernels, im2col
+from .ops import conv2d_backward, conv2d_forward, cpu_kernels, cpu_threads, gpu_kernels, im2col
 from .ops import maxpool2d_backward, maxpool2d_forward
 from .ops.conv import column_sums, conv_geometry
 from .ops.padding import check_padding
@@ -268,7 +268,11 @@ class Conv2D(Layer):
         return None
 
     def forward(self, x, training=False):
-        """x (N, H, W, C) -> activation(conv(x) + bias) (N, OH, OW, filters), chunk by chunk."""
+        """x (N, H, W, C) -> activation(conv(x) + bias) (N, OH, OW, filters), chunk by chunk.
+
+        On the CPU the chunks are shared among threads (``cpu_threads``), each with
+        its own scratch buffers; every chunk writes its own slice of the output.
+        """
         x = self._accept(x)
         n = x.shape[0]
         kernel, bias = self.params["kernel"], self.params.get("bias")
@@ -277,11 +281,14 @@ class Conv2D(Layer):
         self._y = self._cols = None   # drop last step's output, so that it can be recycled
         z = self._recycle("z", (n, *self.output_shape), x)
         fused = self._fused_kernels(z)
-        for images, rows in self._pieces(x):
+        on_cpu = cpu_kernels.usable(x)
+
+        def convolve(piece, worker):
+            images, rows = piece
             part = x[images]
             band_h = out_h if rows is None else rows[1] - rows[0]
-            cols_buffer = self._buffer("cols", (len(part) * band_h * out_w,
-                                                kh * kw * x.shape[-1]), x)
+            cols_buffer = self._buffer(("cols", worker), (len(part) * band_h * out_w,
+                                                          kh * kw * x.shape[-1]), x)
             if rows is None:   # whole images
                 z_part, cols = conv2d_forward(part, kernel, None if fused else bias,
                                               self.strides, self.padding, out=z[images],
@@ -296,8 +303,13 @@ class Conv2D(Layer):
                     z_part += bias
             if fused:   # bias + ReLU in one pass, while z_part is still in the cache
                 fused.bias_relu_(z_part, bias)
+            return cols
+
+        pieces = list(self._pieces(x))
+        cols = cpu_threads.map_pieces(convolve, pieces, enabled=on_cpu)[-1]
         # Keep the im2col matrix for the backward pass when one chunk held the whole batch.
-        self._cols = cols if training and rows is None and len(part) >= n else None
+        whole_batch = len(pieces) == 1 and pieces[0][1] is None
+        self._cols = cols if training and whole_batch else None
         self._x = x
         self._y = z if fused else self.activation.forward(z)
         return self._y
@@ -306,7 +318,9 @@ class Conv2D(Layer):
         """grad_y (N, OH, OW, filters) -> grad_x (N, H, W, C); fills grads["kernel"], ["bias"].
 
         ``need_input_grad=False`` skips grad_x (returns None): the first layer of a
-        network has no use for it, and col2im is a good part of the work.
+        network has no use for it, and col2im is a good part of the work. On the CPU
+        the chunks are shared among threads; their kernel and bias gradients are added
+        up in chunk order, so the sums do not depend on the number of threads.
         """
         xp = get_array_module(grad_y)
         kernel = self.params["kernel"]
@@ -326,26 +340,32 @@ class Conv2D(Layer):
             self._cols = None
             return None
         grad_x = self._recycle("grad_x", x.shape, x) if need_input_grad else None
-        grad_kernel = xp.zeros(kernel.shape, dtype=kernel.dtype)
-        grad_bias = xp.zeros(self.filters, dtype=kernel.dtype)
-        for start in range(0, n, chunk):
-            stop = min(start + chunk, n)
-            rows = (stop - start) * out_h * out_w
+
+        def backpropagate(images, worker):
+            count = images.stop - images.start
+            rows = count * out_h * out_w
             if fused:   # ReLU's backward without a boolean temporary, chunk by chunk
                 grad_z_part = fused.relu_backward(
-                    grad_y[start:stop], self._y[start:stop],
-                    out=self._buffer("grad_z", (stop - start, out_h, out_w, self.filters), x))
+                    grad_y[images], self._y[images],
+                    out=self._buffer(("grad_z", worker), (count, out_h, out_w, self.filters), x))
             else:
-                grad_z_part = grad_z[start:stop]
+                grad_z_part = grad_z[images]
             cols = self._cols
             if cols is None:   # rebuild this chunk's im2col matrix
-                cols = im2col(x[start:stop], self.kernel_size, self.strides, self.padding,
-                              out=self._buffer("cols", (rows, kh * kw * channels), x))
+                cols = im2col(x[images], self.kernel_size, self.strides, self.padding,
+                              out=self._buffer(("cols", worker), (rows, kh * kw * channels), x))
             gx, gk, gb = conv2d_backward(
-                grad_z_part, cols, (stop - start, *x.shape[1:]), kernel, self.strides,
+                grad_z_part, cols, (count, *x.shape[1:]), kernel, self.strides,
                 self.padding, need_input_grad,
-                grad_x_out=None if grad_x is None else grad_x[start:stop],
-                grad_cols_out=self._buffer("grad_cols", (rows, kh * kw * channels), x))
+                grad_x_out=None if grad_x is None else grad_x[images],
+                grad_cols_out=self._buffer(("grad_cols", worker), (rows, kh * kw * channels), x))
+            return gk, gb
+
+        chunks = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
+        grad_kernel = xp.zeros(kernel.shape, dtype=kernel.dtype)
+        grad_bias = xp.zeros(self.filters, dtype=kernel.dtype)
+        for gk, gb in cpu_threads.map_pieces(backpropagate, chunks,
+                                             enabled=cpu_kernels.usable(x)):
             grad_kernel += gk
             grad_bias += gb
         self._store_grads(grad_kernel, grad_bias)

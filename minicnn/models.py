@@ -24,6 +24,7 @@ from . import optimizers as optimizers_module
 from .backend import device, get_array_module, prefetch_to_device, to_device, to_numpy
 from .callbacks import Callback, History, ProgressBar
 from .io_utils import atomic_path
+from .ops import cpu_threads
 from .random import new_generator
 
 FORMAT_VERSION = 1
@@ -108,8 +109,9 @@ class Sequential:
     def forward(self, x, training=False):
         """Output of the whole stack for a batch already on the device."""
         self._ensure_built(x)
-        for layer in self.layers:
-            x = layer.forward(x, training=training)
+        with cpu_threads.single_threaded_blas():   # the threads are minicnn's (see cpu_threads)
+            for layer in self.layers:
+                x = layer.forward(x, training=training)
         return x
 
     def backward(self, grad, need_input_grad=True):
@@ -121,12 +123,13 @@ class Sequential:
         """
         if not self.layers:
             return grad
-        for layer in reversed(self.layers[1:]):
-            grad = layer.backward(grad)
-        first = self.layers[0]
-        if not need_input_grad and isinstance(first, layers_module.Conv2D):
-            return first.backward(grad, need_input_grad=False)
-        return first.backward(grad)
+        with cpu_threads.single_threaded_blas():   # the threads are minicnn's (see cpu_threads)
+            for layer in reversed(self.layers[1:]):
+                grad = layer.backward(grad)
+            first = self.layers[0]
+            if not need_input_grad and isinstance(first, layers_module.Conv2D):
+                return first.backward(grad, need_input_grad=False)
+            return first.backward(grad)
 
     __call__ = forward
 

@@ -23,8 +23,11 @@ Two choices make the kernels easy to check against NumPy:
 * **Padding by bounds checks**, not by a padded copy: a tap outside the
   image reads 0 (convolution) or -inf (pooling).
 
-Each kernel runs on one core (see ``_jit`` for why). Compiled code is cached on disk (``cache=True``), so only the first process
-after an install pays the compilation. If numba is missing, cannot compile,
+Each kernel runs on one core (see ``_jit`` for why); the cores share the
+work by taking different slices of the batch (``cpu_threads``), which is why
+the kernels release the GIL (``nogil=True``). Compiled code is cached on disk
+(``cache=True``), so only the first process after an install pays the
+compilation. If numba is missing, cannot compile,
 or ``MINICNN_DISABLE_NUMBA=1`` is set, :func:`usable` returns False and the
 NumPy code runs instead; nothing else changes.
 """
@@ -35,6 +38,7 @@ import warnings
 
 import numpy as np
 
+from . import cpu_threads
 from .conv import conv_geometry
 
 try:  # numba is a dependency, but minicnn must still work without it
@@ -50,12 +54,11 @@ _checked = False   # whether the kernels were compiled (or loaded) and tried onc
 def _jit(function=None, *, fastmath=False):
     """``numba.njit`` with on-disk caching, and without it where no cache dir is writable.
 
-    The kernels run on one core, on purpose. The matrix products between them
-    already use every core through OpenBLAS, whose threads keep spinning for
-    a while after each product; numba threads started in that window fight
-    them for the cores, and a training step measured 5x *slower* with
-    ``parallel=True`` on a 2-core machine (2.2 s against 0.38 s); running
-    im2col on two Python threads between products was slower too.
+    A kernel runs on one core, on purpose: numba's own threads (``parallel=True``)
+    fought OpenBLAS's spinning threads for the cores, and a training step measured
+    5x *slower* on a 2-core machine (2.2 s against 0.38 s). Instead each thread of
+    ``cpu_threads`` calls a kernel on its own slice of the batch, with BLAS pinned
+    to one thread.
 
     ``@_jit(fastmath={"contract"})`` lets LLVM fuse ``a += b * c`` into one
     fused multiply-add (one rounding instead of two), nothing else.
@@ -374,6 +377,11 @@ def _c_contiguous(a):
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
+def _batch_slices(n):
+    """A batch of ``n`` cut into one slice per CPU thread (see ``cpu_threads``)."""
+    return [slice(start, stop) for start, stop in cpu_threads.batch_ranges(n)]
+
+
 # im2col copies whole window rows (``_im2col_runs_kernel``) for fewer channels than this.
 IM2COL_RUNS_BELOW_CHANNELS = 8
 
@@ -421,8 +429,13 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
     shape = (x.shape[0], out_h, out_w, x.shape[3])
     out = np.empty(shape, dtype=x.dtype)
     argmax = np.empty(shape, dtype=np.uint8)
-    _maxpool_forward_kernel(_c_contiguous(x), pool_size[0], pool_size[1], strides[0],
-                            strides[1], pad_h[0], pad_w[0], out, argmax)
+    x = _c_contiguous(x)
+
+    def pool(images, _worker):   # a slice of the batch, one per thread
+        _maxpool_forward_kernel(x[images], pool_size[0], pool_size[1], strides[0],
+                                strides[1], pad_h[0], pad_w[0], out[images], argmax[images])
+
+    cpu_threads.map_pieces(pool, _batch_slices(x.shape[0]))
     return out, argmax
 
 
@@ -434,16 +447,22 @@ def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 
     """
     out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
     (ph, pw), (sh, sw) = pool_size, strides
-    args = (_c_contiguous(grad_out), _c_contiguous(argmax), ph, pw, sh, sw, pad_h[0], pad_w[0])
+    grad_out, argmax = _c_contiguous(grad_out), _c_contiguous(argmax)
     grad_x = np.empty(x_shape, dtype=grad_out.dtype) if out is None else out
     if sh < ph or sw < pw:   # overlapping windows: gather and sum at each pixel
-        _maxpool_backward_kernel(*args, grad_x)
-        return grad_x
-    windows_tile_input = (pad_h[0] == pad_w[0] == 0 and sh == ph and sw == pw
-                          and out_h * sh == x_shape[1] and out_w * sw == x_shape[2])
-    if not windows_tile_input:   # pixels that no window reaches get no write: zero them
-        grad_x[...] = 0.0
-    _maxpool_backward_disjoint_kernel(*args, grad_x)
+        kernel = _maxpool_backward_kernel
+    else:
+        kernel = _maxpool_backward_disjoint_kernel
+        windows_tile_input = (pad_h[0] == pad_w[0] == 0 and sh == ph and sw == pw
+                              and out_h * sh == x_shape[1] and out_w * sw == x_shape[2])
+        if not windows_tile_input:   # pixels that no window reaches get no write: zero them
+            grad_x[...] = 0.0
+
+    def route(images, _worker):   # a slice of the batch, one per thread
+        kernel(grad_out[images], argmax[images], ph, pw, sh, sw, pad_h[0], pad_w[0],
+               grad_x[images])
+
+    cpu_threads.map_pieces(route, _batch_slices(x_shape[0]))
     return grad_x
 
 
@@ -476,10 +495,21 @@ def conv2d_filter_grad(x, grad_y, kernel_shape, strides=(1, 1), padding="valid",
     """
     kh, kw, channels, filters = kernel_shape
     _, _, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
-    grad_kernel = np.zeros(kernel_shape, np.float64)
-    grad_bias = np.zeros(filters, np.float64)
-    grad_y = _c_contiguous(grad_y)
-    _conv_filter_grad_kernel(_c_contiguous(x), grad_y, grad_y if y is None else _c_contiguous(y),
-                             y is not None, strides[0], strides[1], pad_h[0], pad_w[0],
-                             grad_kernel, grad_bias)
+    x, grad_y = _c_contiguous(x), _c_contiguous(grad_y)
+    y = grad_y if y is None else _c_contiguous(y)
+    relu = y is not grad_y
+
+    def sums(images, _worker):   # float64 sums over a slice of the batch, one per thread
+        grad_kernel = np.zeros(kernel_shape, np.float64)
+        grad_bias = np.zeros(filters, np.float64)
+        _conv_filter_grad_kernel(x[images], grad_y[images], y[images], relu, strides[0],
+                                 strides[1], pad_h[0], pad_w[0], grad_kernel, grad_bias)
+        return grad_kernel, grad_bias
+
+    # Each image's float32 sums enter float64 totals, where adding a few dozen of them
+    # loses nothing unless their magnitudes lie 2**29 apart: in practice the result does
+    # not depend on how many threads shared the batch.
+    parts = cpu_threads.map_pieces(sums, _batch_slices(x.shape[0]))
+    grad_kernel = sum(part[0] for part in parts)
+    grad_bias = sum(part[1] for part in parts)
     return grad_kernel.astype(np.float32), grad_bias.astype(np.float32)
