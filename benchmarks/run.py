@@ -78,6 +78,21 @@ def layer_flops(layer, batch):
     return 0, 0
 
 
+def workload_flops(net, model):
+    """{workload: floating-point operations per image} for the end-to-end workloads of ``net``.
+
+    The same count for every framework (they run the same network), so that each one's
+    images/s becomes an effective GFLOP/s, comparable with the matmul ceiling.
+    """
+    counts = [layer_flops(layer, 1) for layer in model.layers]
+    forward = sum(f for f, _ in counts)
+    if net == "vgg16":
+        return {"vgg16_extract": forward}
+    first_backward = counts[0][1] // 2   # training skips the first layer's input gradient
+    backward = sum(b for _, b in counts[1:]) + first_backward
+    return {"tutorial_train": forward + backward, "tutorial_infer": forward}
+
+
 def per_layer(model, x, repeats, sync, ceiling):
     """Forward (training=True) and backward time of every layer, each on its real input.
 
@@ -153,6 +168,7 @@ def device_section(device, args):
         repeats = args.repeats if name == "tutorial" else max(1, args.repeats // 3)
         section["layers"][name] = {"batch": batch, "rows": per_layer(model, x, repeats, sync,
                                                                      ceiling["gflops"])}
+        section.setdefault("flops_per_image", {}).update(workload_flops(name, model))
         print(f"[{device}] per-layer {name} done", flush=True)
         del model, x
     frameworks = ["minicnn"] + ([] if args.no_references else available_references())
@@ -222,8 +238,9 @@ def markdown(results):
                   f"Matmul ceiling: {m['size']}^3 float32 in {m['seconds'] * 1e3:.1f} ms = "
                   f"**{m['gflops']:.0f} GFLOP/s**.", "",
                   "### End to end", "",
-                  "| workload | framework | images/s | ms/batch | peak memory (MB) |",
-                  "| --- | --- | ---: | ---: | ---: |"]
+                  "| workload | framework | images/s | ms/batch | effective GFLOP/s "
+                  "| % ceiling | peak memory (MB) |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
         for r in section["end_to_end"]:
             title = WORKLOAD_TITLES[r["workload"]]
             if "error" in r:
@@ -231,8 +248,16 @@ def markdown(results):
                 continue
             memory = r.get("gpu_pool_bytes", r["peak_rss_bytes"]) / 2**20
             kind = "GPU pool" if "gpu_pool_bytes" in r else "RSS"
+            flops = section.get("flops_per_image", {}).get(r["workload"])
+            gflops = None if flops is None else flops * r["images_per_s"] / 1e9
+            share = None if gflops is None else 100 * gflops / m["gflops"]
             lines.append(f"| {title} | {r['framework']} | {r['images_per_s']:.1f} | "
-                         f"{r['seconds'] * 1e3:.0f} | {memory:.0f} ({kind}) |")
+                         f"{r['seconds'] * 1e3:.0f} | {_fmt(gflops, 0)} | {_fmt(share, 0)} | "
+                         f"{memory:.0f} ({kind}) |")
+        lines += ["", "Effective GFLOP/s: the network's multiply-adds (x2) per image, the same "
+                  "count for every framework, times its images/s; % ceiling: that against the "
+                  "matmul ceiling above. A framework above 100% does better than this NumPy's "
+                  "own BLAS on a large square product."]
         if device == "gpu":
             lines += ["", "`torch`: cuDNN autotuned, TF32 off, so every product is true float32 as "
                       "in minicnn (cuBLAS SGEMM); `torch-tf32`: PyTorch's default, whose cuDNN "
