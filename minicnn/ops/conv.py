@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
 from ..backend import get_array_module
 from .padding import conv_output_length, padding_amounts
 
