@@ -41,16 +41,23 @@ def _timed_epoch(fit, warm_up):
     return time.perf_counter() - start
 
 
+def _flows(generator_class, split):
+    """(train, validation) iterators over ``split`` from either framework's
+    ImageDataGenerator (minicnn's follows Keras's API)."""
+    train = generator_class(**AUGMENT).flow_from_directory(
+        os.path.join(split, "train"), target_size=SIZE, batch_size=BATCH,
+        class_mode="categorical", shuffle=True, seed=0)
+    validation = generator_class(rescale=1 / 255).flow_from_directory(
+        os.path.join(split, "validation"), target_size=SIZE, batch_size=BATCH,
+        class_mode="categorical", shuffle=False)
+    return train, validation
+
+
 def run_minicnn(split):
     from minicnn.data import ImageDataGenerator
     from minicnn.tutorial import build_cats_dogs_model, compile_cats_dogs
 
-    train = ImageDataGenerator(**AUGMENT).flow_from_directory(
-        os.path.join(split, "train"), target_size=SIZE, batch_size=BATCH,
-        class_mode="categorical", shuffle=True, seed=0)
-    validation = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
-        os.path.join(split, "validation"), target_size=SIZE, batch_size=BATCH,
-        class_mode="categorical", shuffle=False)
+    train, validation = _flows(ImageDataGenerator, split)
     model = compile_cats_dogs(build_cats_dogs_model((*SIZE, 3)), epochs=1)
     seconds = _timed_epoch(
         lambda: model.fit(train, epochs=1, validation_data=validation, verbose=0),
@@ -66,12 +73,7 @@ def run_keras(split):
     from keras import layers
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-    train = ImageDataGenerator(**AUGMENT).flow_from_directory(
-        os.path.join(split, "train"), target_size=SIZE, batch_size=BATCH,
-        class_mode="categorical", shuffle=True, seed=0)
-    validation = ImageDataGenerator(rescale=1 / 255).flow_from_directory(
-        os.path.join(split, "validation"), target_size=SIZE, batch_size=BATCH,
-        class_mode="categorical", shuffle=False)
+    train, validation = _flows(ImageDataGenerator, split)
     model = keras.Sequential([
         keras.Input((*SIZE, 3)),
         layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
