@@ -24,7 +24,7 @@ import numpy as np
 from . import activations, initializers
 from .backend import get_array_module, to_device, to_numpy
 from .ops import conv2d_backward, conv2d_forward, cpu_kernels, cpu_threads, gpu_kernels, im2col
-from .ops import maxpool2d_backward, maxpool2d_forward
+from .ops import maxpool2d_backward, maxpool2d_forward, winograd
 from .ops.conv import column_sums, conv_geometry
 from .ops.padding import check_padding
 from .random import new_generator, new_seed
@@ -178,6 +178,10 @@ class Conv2D(Layer):
     expected_rank = 3
     im2col_budget_bytes = 256 * 2**20
     cpu_chunk_bytes = 4 * 2**20
+    # 3x3 stride-1 convolutions of at least this many input channels run their CPU
+    # forward pass by Winograd's F(2x2, 3x3) (``ops.winograd``); False: always im2col.
+    cpu_winograd = True
+    winograd_min_channels = 16
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", seed=None, **kwargs):
@@ -280,6 +284,12 @@ class Conv2D(Layer):
         out_h, out_w, _ = self.output_shape
         self._y = self._cols = None   # drop last step's output, so that it can be recycled
         z = self._recycle("z", (n, *self.output_shape), x)
+        if self._uses_winograd(x):
+            relu = getattr(self.activation, "name", None) == "relu"
+            self._forward_winograd(x, z, relu)
+            self._x = x
+            self._y = z if relu else self.activation.forward(z)
+            return self._y
         fused = self._fused_kernels(z)
         on_cpu = cpu_kernels.usable(x)
 
@@ -313,6 +323,45 @@ class Conv2D(Layer):
         self._x = x
         self._y = z if fused else self.activation.forward(z)
         return self._y
+
+    def _uses_winograd(self, x):
+        """Whether the forward pass takes Winograd's F(2x2, 3x3) (CPU, 3x3, stride 1, enough
+        channels): 2.25x fewer multiplies than im2col, for a few float32 roundings of
+        difference (see ``ops.winograd``). The backward pass is the same either way."""
+        return (self.cpu_winograd and winograd.applies(self.kernel_size, self.strides)
+                and x.shape[-1] >= self.winograd_min_channels and cpu_kernels.usable(x))
+
+    def _forward_winograd(self, x, z, relu):
+        """z = conv(x) + bias (then ReLU if ``relu``) by F(2x2, 3x3), on the CPU.
+
+        The tiles are cut into pieces of whole tile rows of about ``cpu_chunk_bytes``
+        of V and M, shared among the threads; each piece is transformed, multiplied
+        (16 products (tiles, C) @ (C, F)) and transformed back while in the cache.
+        """
+        n, _, _, channels = x.shape
+        out_h, out_w, _ = self.output_shape
+        _, _, pad_h, pad_w = conv_geometry(x.shape, self.kernel_size, self.strides, self.padding)
+        tiles_h, tiles_w = winograd.tile_counts(out_h, out_w)
+        u = winograd.transform_kernel(self.params["kernel"])          # (16, C, F)
+        bias = self.params.get("bias")
+        if bias is None:
+            bias = np.zeros(self.filters, dtype=x.dtype)
+        bytes_per_row = tiles_w * 16 * (channels + self.filters) * x.dtype.itemsize
+        rows = max(1, self.cpu_chunk_bytes // bytes_per_row)
+        total = n * tiles_h                                           # tile rows in the batch
+        pieces = [(first, min(first + rows, total)) for first in range(0, total, rows)]
+
+        def convolve(piece, worker):
+            first, stop = piece
+            tiles = (stop - first) * tiles_w
+            v = self._buffer(("winograd_v", worker), (tiles, 16, channels), x)
+            m = self._buffer(("winograd_m", worker), (tiles, 16, self.filters), x)
+            cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], first, tiles_h, tiles_w, v)
+            for k in range(16):   # sum over channels of U[k] * V[k], for every tile at once
+                np.matmul(v[:, k], u[k], out=m[:, k])
+            cpu_kernels.winograd_output(m, bias, relu, first, tiles_h, tiles_w, z)
+
+        cpu_threads.map_pieces(convolve, pieces)
 
     def backward(self, grad_y, need_input_grad=True):
         """grad_y (N, OH, OW, filters) -> grad_x (N, H, W, C); fills grads["kernel"], ["bias"].

@@ -329,6 +329,84 @@ def _conv_filter_grad_kernel(x, grad_y, y, relu, sh, sw, pad_top, pad_left, grad
             grad_bias[f] += image_bias[f]
 
 
+@_jit
+def _winograd_input_kernel(x, pad_top, pad_left, first_row, tiles_h, tiles_w, v):
+    """V = B^T d B for the tiles of F(2x2, 3x3) (see ``winograd``), tile row by tile row.
+
+    Tile rows are numbered across the batch: row r is tile row r % tiles_h of image
+    r // tiles_h. Fills v (rows*tiles_w, 16, C) for rows first_row, first_row+1, ...
+    The patch of tile (ty, tx) starts at input pixel (2ty - pad_top, 2tx - pad_left);
+    pixels outside the image read 0.
+    """
+    _, height, width, channels = x.shape
+    rows = v.shape[0] // tiles_w
+    d = np.empty((4, 4, channels), np.float32)     # one patch, stays in L1
+    for r in range(first_row, first_row + rows):
+        n, ty = r // tiles_h, r % tiles_h
+        for tx in range(tiles_w):
+            t = (r - first_row) * tiles_w + tx
+            for a in range(4):
+                iy = 2 * ty - pad_top + a
+                for b in range(4):
+                    ix = 2 * tx - pad_left + b
+                    if 0 <= iy < height and 0 <= ix < width:
+                        for c in range(channels):
+                            d[a, b, c] = x[n, iy, ix, c]
+                    else:
+                        for c in range(channels):
+                            d[a, b, c] = 0.0
+            for b in range(4):          # B^T d: combine rows (B^T's rows, written out)
+                for c in range(channels):
+                    d0, d1, d2, d3 = d[0, b, c], d[1, b, c], d[2, b, c], d[3, b, c]
+                    d[0, b, c] = d0 - d2
+                    d[1, b, c] = d1 + d2
+                    d[2, b, c] = d2 - d1
+                    d[3, b, c] = d1 - d3
+            for a in range(4):          # (B^T d) B: combine columns
+                for c in range(channels):
+                    e0, e1, e2, e3 = d[a, 0, c], d[a, 1, c], d[a, 2, c], d[a, 3, c]
+                    v[t, 4 * a, c] = e0 - e2
+                    v[t, 4 * a + 1, c] = e1 + e2
+                    v[t, 4 * a + 2, c] = e2 - e1
+                    v[t, 4 * a + 3, c] = e1 - e3
+
+
+@_jit
+def _winograd_output_kernel(m, bias, relu, first_row, tiles_h, tiles_w, out):
+    """Y = A^T M A + bias (then ReLU if ``relu``): m (rows*tiles_w, 16, F) -> the 2x2
+    output blocks of those tiles in out (N, OH, OW, F); blocks sticking out of an odd
+    size are cut. Tile rows are numbered across the batch as in the input kernel."""
+    _, out_h, out_w, filters = out.shape
+    rows = m.shape[0] // tiles_w
+    for r in range(first_row, first_row + rows):
+        n, oy = r // tiles_h, 2 * (r % tiles_h)
+        for tx in range(tiles_w):
+            t = (r - first_row) * tiles_w + tx
+            ox = 2 * tx
+            for f in range(filters):
+                # A^T M (2 x 4), then (A^T M) A (2 x 2)
+                top0 = m[t, 0, f] + m[t, 4, f] + m[t, 8, f]
+                top1 = m[t, 1, f] + m[t, 5, f] + m[t, 9, f]
+                top2 = m[t, 2, f] + m[t, 6, f] + m[t, 10, f]
+                top3 = m[t, 3, f] + m[t, 7, f] + m[t, 11, f]
+                bot0 = m[t, 4, f] - m[t, 8, f] - m[t, 12, f]
+                bot1 = m[t, 5, f] - m[t, 9, f] - m[t, 13, f]
+                bot2 = m[t, 6, f] - m[t, 10, f] - m[t, 14, f]
+                bot3 = m[t, 7, f] - m[t, 11, f] - m[t, 15, f]
+                block = ((top0 + top1 + top2 + bias[f], top1 - top2 - top3 + bias[f]),
+                         (bot0 + bot1 + bot2 + bias[f], bot1 - bot2 - bot3 + bias[f]))
+                for p in range(2):
+                    if oy + p >= out_h:
+                        break
+                    for q in range(2):
+                        if ox + q >= out_w:
+                            break
+                        value = block[p][q]
+                        if relu and value < 0:
+                            value = np.float32(0.0)
+                        out[n, oy + p, ox + q, f] = value
+
+
 # --------------------------------------------------------------------------
 # When to use them
 
@@ -479,6 +557,24 @@ def relu_backward(grad_y, y, out=None):
                           _c_contiguous(y).reshape(-1, y.shape[-1]),
                           grad_z.reshape(-1, grad_z.shape[-1]))
     return grad_z
+
+
+def winograd_input(x, pad_top, pad_left, first_row, tiles_h, tiles_w, out):
+    """V = B^T d B of F(2x2, 3x3) (see ``winograd``) for some tile rows of x (N, H, W, C).
+
+    ``out`` (rows*tiles_w, 16, C) receives the tiles of tile rows first_row ..
+    first_row+rows-1, counted across the batch (row r: image r // tiles_h).
+    """
+    _winograd_input_kernel(_c_contiguous(x), pad_top, pad_left, first_row, tiles_h, tiles_w,
+                           out)
+    return out
+
+
+def winograd_output(m, bias, relu, first_row, tiles_h, tiles_w, out):
+    """Y = A^T M A + bias (ReLU'd if ``relu``) from m (rows*tiles_w, 16, F) into those
+    tile rows' 2x2 output blocks of out (N, OH, OW, F)."""
+    _winograd_output_kernel(m, bias, relu, first_row, tiles_h, tiles_w, out)
+    return out
 
 
 # Conv2D asks this before taking :func:`conv2d_filter_grad` for its kernel gradient.

@@ -1,0 +1,137 @@
+"""Winograd's F(2x2, 3x3) against the plain convolution it replaces.
+
+The NumPy version (``ops.winograd.conv2d_forward``) and the numba path of
+``Conv2D`` must give the direct sum's numbers up to float32 rounding, on odd
+sizes (tiles that stick out), both paddings, with and without bias and ReLU,
+in pieces that cross image borders, on any number of threads.
+"""
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn.ops import conv, cpu_kernels, cpu_threads, winograd
+
+needs_numba = pytest.mark.skipif(not cpu_kernels.usable(np.zeros(1, np.float32)),
+                                 reason="numba kernels unavailable here")
+
+# (H, W, C, F, padding): odd and even sizes, outputs of 1 to 11 pixels a side
+GEOMETRIES = [(7, 9, 16, 5, "same"), (8, 5, 17, 3, "valid"), (11, 10, 32, 4, "same"),
+              (3, 3, 16, 2, "valid"), (1, 2, 16, 3, "same"), (6, 13, 20, 7, "valid")]
+
+
+def _random(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _direct(x, kernel, bias, padding):
+    """The plain convolution in float64: the numbers Winograd must reproduce."""
+    out, _ = conv.conv2d_forward(x.astype(np.float64), kernel.astype(np.float64),
+                                 None if bias is None else bias.astype(np.float64),
+                                 (1, 1), padding)
+    return out
+
+
+def test_kernel_transform_is_g_times_kernel_times_g_transposed():
+    rng = np.random.default_rng(0)
+    kernel = _random(rng, 3, 3, 2, 3)
+    u = winograd.transform_kernel(kernel)
+    assert u.shape == (16, 2, 3) and u.dtype == np.float32
+    for c in range(2):
+        for f in range(3):
+            expected = winograd.G @ kernel[:, :, c, f] @ winograd.G.T
+            np.testing.assert_allclose(u[:, c, f].reshape(4, 4), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("h,w,c,f,padding", GEOMETRIES)
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_numpy_winograd_equals_the_direct_convolution(h, w, c, f, padding, use_bias):
+    rng = np.random.default_rng(h * w + c)
+    x, kernel = _random(rng, 2, h, w, c), _random(rng, 3, 3, c, f)
+    bias = _random(rng, f) if use_bias else None
+    got = winograd.conv2d_forward(x, kernel, bias, padding)
+    expected = _direct(x, kernel, bias, padding)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_winograd_refuses_other_kernels_by_name():
+    x = np.zeros((1, 6, 6, 2), np.float32)
+    with pytest.raises(ValueError, match="needs a 3x3 kernel, got \\(5, 5\\)"):
+        winograd.conv2d_forward(x, np.zeros((5, 5, 2, 1), np.float32))
+    assert winograd.applies((3, 3, 2, 1), (1, 1))
+    assert not winograd.applies((3, 3, 2, 1), (2, 2))
+    assert not winograd.applies((5, 5, 2, 1), (1, 1))
+
+
+def _layer(h, w, c, f, padding, activation, use_bias, rng):
+    layer = minicnn.Conv2D(f, 3, padding=padding, activation=activation, use_bias=use_bias,
+                           input_shape=(h, w, c))
+    layer.build((h, w, c))
+    weights = [_random(rng, 3, 3, c, f)] + ([_random(rng, f)] if use_bias else [])
+    layer.set_weights(weights)
+    return layer
+
+
+@needs_numba
+@pytest.mark.parametrize("h,w,c,f,padding", GEOMETRIES)
+@pytest.mark.parametrize("activation,use_bias", [("relu", True), (None, True),
+                                                 ("sigmoid", False), ("relu", False)])
+def test_layer_winograd_equals_im2col(h, w, c, f, padding, activation, use_bias, cpu_device,
+                                      monkeypatch):
+    rng = np.random.default_rng(7)
+    layer = _layer(h, w, c, f, padding, activation, use_bias, rng)
+    x = _random(rng, 3, h, w, c)
+    # pieces of one tile row: they cross from one image to the next
+    monkeypatch.setattr(layer, "cpu_chunk_bytes", 1)
+    assert layer._uses_winograd(x)
+    got = layer.forward(x).copy()
+    layer.cpu_winograd = False
+    expected = layer.forward(x)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+@needs_numba
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_layer_winograd_gives_the_same_numbers_on_any_number_of_threads(threads, cpu_device,
+                                                                        monkeypatch):
+    rng = np.random.default_rng(8)
+    layer = _layer(9, 7, 16, 6, "same", "relu", True, rng)
+    monkeypatch.setattr(layer, "cpu_chunk_bytes", 2 * 4 * 16 * 22 * 4)   # 2 tile rows a piece
+    x = _random(rng, 3, 9, 7, 16)
+    monkeypatch.setattr(cpu_threads, "thread_count", lambda: 1)
+    expected = layer.forward(x).copy()
+    monkeypatch.setattr(cpu_threads, "thread_count", lambda: threads)
+    cpu_threads._pool.cache_clear()
+    np.testing.assert_array_equal(layer.forward(x), expected)
+    cpu_threads._pool.cache_clear()
+
+
+@needs_numba
+def test_gradients_do_not_depend_on_how_the_forward_pass_ran(cpu_device):
+    rng = np.random.default_rng(9)
+    layer = _layer(8, 9, 16, 4, "same", "relu", True, rng)
+    x, grad_y = _random(rng, 2, 8, 9, 16), _random(rng, 2, 8, 9, 4)
+
+    def gradients():
+        layer.forward(x, training=True)
+        grad_x = layer.backward(grad_y).copy()
+        return [grad_x] + [layer.grads[key].copy() for key in ("kernel", "bias")]
+
+    with_winograd = gradients()
+    layer.cpu_winograd = False
+    for got, expected in zip(with_winograd, gradients()):
+        # ReLU's mask comes from each forward pass's output: equal unless an output sits
+        # within rounding of 0, which these random inputs do not produce
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@needs_numba
+def test_small_inputs_and_strided_layers_keep_im2col(cpu_device):
+    rng = np.random.default_rng(10)
+    few_channels = _layer(8, 8, 3, 4, "same", "relu", True, rng)
+    assert not few_channels._uses_winograd(_random(rng, 1, 8, 8, 3))
+    strided = minicnn.Conv2D(4, 3, strides=2, input_shape=(8, 8, 16))
+    strided.build((8, 8, 16))
+    assert not strided._uses_winograd(_random(rng, 1, 8, 8, 16))
+    assert not _layer(8, 8, 16, 4, "same", "relu", True, rng)._uses_winograd(
+        rng.standard_normal((1, 8, 8, 16)))   # float64: the portable code
