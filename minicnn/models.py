@@ -109,6 +109,8 @@ class Sequential:
     def forward(self, x, training=False):
         """Output of the whole stack for a batch already on the device."""
         self._ensure_built(x)
+        for layer in self.layers:   # last pass's arrays, free to be reused by this one
+            layer.forget_forward_state()
         with cpu_threads.single_threaded_blas():   # the threads are minicnn's (see cpu_threads)
             for layer in self.layers:
                 x = layer.forward(x, training=training)

@@ -69,6 +69,7 @@ def _layer(h, w, c, f, padding, activation, use_bias, rng):
     layer.build((h, w, c))
     weights = [_random(rng, 3, 3, c, f)] + ([_random(rng, f)] if use_bias else [])
     layer.set_weights(weights)
+    layer.winograd_min_channels = 16   # small test inputs take the Winograd path too
     return layer
 
 
@@ -130,6 +131,12 @@ def test_small_inputs_and_strided_layers_keep_im2col(cpu_device):
     rng = np.random.default_rng(10)
     few_channels = _layer(8, 8, 3, 4, "same", "relu", True, rng)
     assert not few_channels._uses_winograd(_random(rng, 1, 8, 8, 3))
+    default = minicnn.Conv2D(4, 3, input_shape=(8, 8, 32))
+    default.build((8, 8, 32))
+    assert not default._uses_winograd(_random(rng, 1, 8, 8, 32))   # below 64 channels
+    wide = minicnn.Conv2D(4, 3, input_shape=(8, 8, 64))
+    wide.build((8, 8, 64))
+    assert wide._uses_winograd(_random(rng, 1, 8, 8, 64))
     strided = minicnn.Conv2D(4, 3, strides=2, input_shape=(8, 8, 16))
     strided.build((8, 8, 16))
     assert not strided._uses_winograd(_random(rng, 1, 8, 8, 16))
