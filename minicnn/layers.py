@@ -122,9 +122,10 @@ class Layer:
             if getattr(self, attribute, None) is not None:
                 setattr(self, attribute, None)
 
-    def _recycle(self, name, shape, like):
-        """An empty array of ``shape`` (dtype and device of ``like``) for the result ``name``:
-        last step's array for it when nothing else refers to it any more, else a new one.
+    def _recycle(self, name, shape, like, dtype=None):
+        """An empty array of ``shape`` (device of ``like``; its dtype unless ``dtype`` is
+        given) for the result ``name``: last step's array for it when nothing else refers
+        to it any more, else a new one.
 
         Why: a new large NumPy array costs as much as filling it, because the OS maps and
         zeroes each page on first touch (10 ms per 92 MB here, and several times that, at
@@ -133,14 +134,15 @@ class Layer:
         kept it (or a view of it), so a result someone holds never changes under them.
         CuPy arrays are not recycled: CuPy's memory pool already reuses GPU memory.
         """
+        dtype = like.dtype if dtype is None else np.dtype(dtype)
         old = self._recycled.pop(name, None)
         # getrefcount counts `old` and its own argument: 2 means nobody else holds it.
         if (old is not None and type(old) is np.ndarray and type(like) is np.ndarray
-                and old.shape == tuple(shape) and old.dtype == like.dtype
+                and old.shape == tuple(shape) and old.dtype == dtype
                 and sys.getrefcount(old) == 2):
             array = old
         else:
-            array = get_array_module(like).empty(shape, dtype=like.dtype)
+            array = get_array_module(like).empty(shape, dtype=dtype)
         if type(array) is np.ndarray:
             self._recycled[name] = array
         return array
@@ -484,7 +486,12 @@ class MaxPooling2D(Layer):
 
     def forward(self, x, training=False):
         x = self._accept(x)
-        y, self._argmax = maxpool2d_forward(x, self.pool_size, self.strides, self.padding)
+        shape = (x.shape[0], *self.output_shape)
+        self._argmax = None   # last step's, so that it can be recycled
+        # Into last step's arrays when nobody holds them any more (see _recycle).
+        y, self._argmax = maxpool2d_forward(
+            x, self.pool_size, self.strides, self.padding, out=self._recycle("y", shape, x),
+            argmax_out=self._recycle("argmax", shape, x, dtype=np.uint8))
         self._x_shape = x.shape
         return y
 

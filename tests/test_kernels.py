@@ -418,3 +418,20 @@ def test_maxpool_backward_writes_into_a_given_array(device, xp, fast):
               out=target)
     assert got is target
     np.testing.assert_array_equal(backend.to_numpy(target), backend.to_numpy(expected))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_maxpool_forward_writes_into_given_arrays(device, xp, fast):
+    """``out=`` and ``argmax_out=`` (the layer's recycled arrays) give the same results, in them."""
+    rng = np.random.default_rng(15)
+    x = backend.to_device(_random(rng, 2, 7, 6, 3))
+    run = (lambda f, *a, **k: f(*a, **k)) if fast else _reference
+    expected_out, expected_argmax = run(pooling.maxpool2d_forward, x, (3, 3), (2, 2), "same")
+    target = xp.full(expected_out.shape, 7.0, dtype=np.float32)   # stale values, all replaced
+    target_argmax = xp.full(expected_out.shape, 9, dtype=np.uint8)
+    out, argmax = run(pooling.maxpool2d_forward, x, (3, 3), (2, 2), "same", out=target,
+                      argmax_out=target_argmax)
+    assert out is target and argmax is target_argmax
+    np.testing.assert_array_equal(backend.to_numpy(target), backend.to_numpy(expected_out))
+    np.testing.assert_array_equal(backend.to_numpy(target_argmax),
+                                  backend.to_numpy(expected_argmax))

@@ -501,12 +501,13 @@ def col2im(cols, x_shape, kernel_size, strides=(1, 1), padding="valid", out=None
     return x
 
 
-def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=None,
+                      argmax_out=None):
     """x (N, H, W, C) -> (out (N, OH, OW, C), argmax uint8); see ``pooling.maxpool2d_forward``."""
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
     shape = (x.shape[0], out_h, out_w, x.shape[3])
-    out = np.empty(shape, dtype=x.dtype)
-    argmax = np.empty(shape, dtype=np.uint8)
+    out = np.empty(shape, dtype=x.dtype) if out is None else out
+    argmax = np.empty(shape, dtype=np.uint8) if argmax_out is None else argmax_out
     x = _c_contiguous(x)
 
     def pool(images, _worker):   # a slice of the batch, one per thread

@@ -197,13 +197,15 @@ def col2im(cols, x_shape, kernel_size, strides=(1, 1), padding="valid", out=None
     return out
 
 
-def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
-    """x (N, H, W, C) -> (out (N, OH, OW, C), argmax uint8)."""
+def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=None,
+                      argmax_out=None):
+    """x (N, H, W, C) -> (out (N, OH, OW, C), argmax uint8), into ``out``/``argmax_out`` if given."""
     cp = get_array_module(x)
     geometry = _geometry(x.shape, pool_size, strides, padding, ("ph", "pw"))
-    out = cp.empty((x.shape[0], geometry["out_h"], geometry["out_w"], x.shape[3]),
-                   dtype=x.dtype)
-    argmax = cp.empty(out.shape, dtype=cp.uint8)
+    if out is None:
+        out = cp.empty((x.shape[0], geometry["out_h"], geometry["out_w"], x.shape[3]),
+                       dtype=x.dtype)
+    argmax = cp.empty(out.shape, dtype=cp.uint8) if argmax_out is None else argmax_out
     x = cp.ascontiguousarray(x)
     _kernel(cp, "maxpool_forward", geometry, x, out)(x, x.dtype.type(-np.inf), out, argmax)
     return out, argmax

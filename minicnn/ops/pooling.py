@@ -13,21 +13,26 @@ from ..backend import get_array_module
 from .conv import _pad, conv_geometry
 
 
-def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
-    """Returns ``(out, argmax)``; ``argmax`` (N, OH, OW, C) uint8 is the winning slot."""
+def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=None,
+                      argmax_out=None):
+    """Returns ``(out, argmax)``; ``argmax`` (N, OH, OW, C) uint8 is the winning slot.
+
+    ``out`` and ``argmax_out``, if given, are C-contiguous arrays of those shapes
+    (float and uint8) to write the results into.
+    """
     from . import cpu_kernels, gpu_kernels
 
     if cpu_kernels.usable(x):
-        return cpu_kernels.maxpool2d_forward(x, pool_size, strides, padding)
+        return cpu_kernels.maxpool2d_forward(x, pool_size, strides, padding, out, argmax_out)
     if gpu_kernels.usable(x):
-        return gpu_kernels.maxpool2d_forward(x, pool_size, strides, padding)
+        return gpu_kernels.maxpool2d_forward(x, pool_size, strides, padding, out, argmax_out)
     xp = get_array_module(x)
     ph, pw = pool_size
     sh, sw = strides
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
     # "same" pads with -inf so that padding never wins a window.
     x_padded = _pad(x, pad_h, pad_w, value=-xp.inf)
-    out = None
+    given_out, out = out, None
     argmax = xp.zeros((x.shape[0], out_h, out_w, x.shape[3]), dtype=xp.uint8)
     for i in range(ph):
         for j in range(pw):
@@ -38,7 +43,7 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
             better = window_slot > out          # strict: the first maximum wins ties
             out = xp.where(better, window_slot, out)
             argmax[better] = i * pw + j
-    return out, argmax
+    return _into(out, given_out), _into(argmax, argmax_out)
 
 
 def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
@@ -67,7 +72,12 @@ def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 
             routed = xp.where(argmax == i * pw + j, grad_out, 0)
             grad_padded[:, i:i + sh * out_h:sh, j:j + sw * out_w:sw, :] += routed
     grad_x = grad_padded[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
+    return _into(grad_x, out)
+
+
+def _into(result, out):
+    """``result``, copied into ``out`` when a destination array was given."""
     if out is None:
-        return grad_x
-    out[...] = grad_x
+        return result
+    out[...] = result
     return out
