@@ -83,7 +83,7 @@ def test_layer_winograd_equals_im2col(h, w, c, f, padding, activation, use_bias,
     layer = _layer(h, w, c, f, padding, activation, use_bias, rng)
     x = _random(rng, 3, h, w, c)
     # pieces of one tile row: they cross from one image to the next
-    monkeypatch.setattr(layer, "cpu_chunk_bytes", 1)
+    monkeypatch.setattr(layer, "winograd_tiles_per_piece", 1)
     assert layer._uses_winograd(x)
     got = layer.forward(x).copy()
     layer.cpu_winograd = False
@@ -97,7 +97,7 @@ def test_layer_winograd_gives_the_same_numbers_on_any_number_of_threads(threads,
                                                                         monkeypatch):
     rng = np.random.default_rng(8)
     layer = _layer(9, 7, 16, 6, "same", "relu", True, rng)
-    monkeypatch.setattr(layer, "cpu_chunk_bytes", 2 * 4 * 16 * 22 * 4)   # 2 tile rows a piece
+    monkeypatch.setattr(layer, "winograd_tiles_per_piece", 8)   # 2 rows of 4 tiles a piece
     x = _random(rng, 3, 9, 7, 16)
     monkeypatch.setattr(cpu_threads, "thread_count", lambda: 1)
     expected = layer.forward(x).copy()
