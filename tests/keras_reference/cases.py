@@ -138,6 +138,9 @@ LAYER_CASES = [
     conv2d_case(5, 2, "valid", use_bias=False, sample_shape=(11, 8, 3)),
     conv2d_case(5, 2, "same", sample_shape=(3, 4, 2)),    # input smaller than the kernel
     conv2d_case(3, 1, "same", activation="relu"),
+    # 64 input channels: minicnn's CPU forward pass takes Winograd's F(2x2, 3x3) here
+    conv2d_case(3, 1, "same", sample_shape=(7, 9, 64), activation="relu"),
+    conv2d_case(3, 1, "valid", use_bias=False, sample_shape=(6, 5, 64)),
     maxpool_case(2, 2, "valid"),
     maxpool_case(2, 2, "same"),
     maxpool_case(2, 1, "same"),
