@@ -133,10 +133,10 @@ def test_small_inputs_and_strided_layers_keep_im2col(cpu_device):
     assert not few_channels._uses_winograd(_random(rng, 1, 8, 8, 3))
     default = minicnn.Conv2D(4, 3, input_shape=(8, 8, 32))
     default.build((8, 8, 32))
-    assert not default._uses_winograd(_random(rng, 1, 8, 8, 32))   # below 64 channels
-    wide = minicnn.Conv2D(4, 3, input_shape=(8, 8, 64))
-    wide.build((8, 8, 64))
-    assert wide._uses_winograd(_random(rng, 1, 8, 8, 64))
+    assert default._uses_winograd(_random(rng, 1, 8, 8, 32))
+    narrow = minicnn.Conv2D(4, 3, input_shape=(8, 8, 16))
+    narrow.build((8, 8, 16))
+    assert not narrow._uses_winograd(_random(rng, 1, 8, 8, 16))   # below 32 channels
     strided = minicnn.Conv2D(4, 3, strides=2, input_shape=(8, 8, 16))
     strided.build((8, 8, 16))
     assert not strided._uses_winograd(_random(rng, 1, 8, 8, 16))
