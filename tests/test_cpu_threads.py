@@ -91,6 +91,26 @@ def test_bad_thread_count_from_the_environment_is_named(monkeypatch):
         cpu_threads.thread_count.cache_clear()
 
 
+@needs_threads
+@pytest.mark.parametrize("count", [1, 3, 8, 9, 17])
+def test_sum_pieces_adds_in_piece_order_in_waves(threads, count):
+    rng = np.random.default_rng(count)
+    # float32 values of very different sizes: the sum depends on the order of additions
+    values = (rng.standard_normal(count) * 10.0 ** rng.integers(-6, 6, count)).astype(np.float32)
+
+    def part(piece, worker):
+        return np.array([values[piece]], np.float32), np.array([1.0], np.float32)
+
+    total, pieces = cpu_threads.sum_pieces(part, range(count))
+    in_order = np.float32(values[0])
+    for value in values[1:]:
+        in_order = np.float32(in_order + value)
+    assert total[0] == in_order and pieces[0] == count
+    assert cpu_threads.sum_pieces(lambda p, w: np.ones(2) * p, range(4)).tolist() == [6.0, 6.0]
+    with pytest.raises(ValueError, match="at least one piece"):
+        cpu_threads.sum_pieces(part, [])
+
+
 @pytest.mark.parametrize("n", [0, 1, 2, 5, 32])
 def test_batch_ranges_cover_the_batch(n, threads):
     ranges = cpu_threads.batch_ranges(n)

@@ -107,23 +107,93 @@ def test_layer_winograd_gives_the_same_numbers_on_any_number_of_threads(threads,
     cpu_threads._pool.cache_clear()
 
 
+@pytest.mark.parametrize("h,w,c,f,padding", GEOMETRIES)
+def test_numpy_winograd_gradients_equal_the_chain_rule(h, w, c, f, padding):
+    """F(2x2, 3x3) for the input gradient, F(3x3, 2x2) for the kernel gradient, in float64:
+    equal to conv.conv2d_backward to float64 rounding (the algebra is exact)."""
+    rng = np.random.default_rng(h + w * c)
+    x, kernel = rng.standard_normal((2, h, w, c)), rng.standard_normal((3, 3, c, f))
+    _, cols = conv.conv2d_forward(x, kernel, None, (1, 1), padding)
+    grad_z = rng.standard_normal((2, *conv.conv_geometry(x.shape, (3, 3), (1, 1), padding)[:2], f))
+    grad_x, grad_kernel, _ = conv.conv2d_backward(grad_z, cols, x.shape, kernel, (1, 1), padding)
+    np.testing.assert_allclose(winograd.conv2d_input_grad(grad_z, kernel, x.shape, padding),
+                               grad_x, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(winograd.conv2d_filter_grad(x, grad_z, padding), grad_kernel,
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_flip_kernel_turns_and_swaps_channels():
+    kernel = np.arange(3 * 3 * 2 * 5, dtype=np.float32).reshape(3, 3, 2, 5)
+    turned = winograd.flip_kernel(kernel)
+    assert turned.shape == (3, 3, 5, 2)
+    assert turned[0, 0, 4, 1] == kernel[2, 2, 1, 4] and turned[2, 1, 3, 0] == kernel[0, 1, 0, 3]
+
+
 @needs_numba
-def test_gradients_do_not_depend_on_how_the_forward_pass_ran(cpu_device):
+@pytest.mark.parametrize("h,w,c,f,padding", GEOMETRIES)
+@pytest.mark.parametrize("activation,use_bias", [("relu", True), (None, True), ("relu", False)])
+@pytest.mark.parametrize("need_input_grad", [True, False])
+def test_layer_backward_by_winograd_equals_im2col(h, w, c, f, padding, activation, use_bias,
+                                                  need_input_grad, cpu_device, monkeypatch):
     rng = np.random.default_rng(9)
-    layer = _layer(8, 9, 16, 4, "same", "relu", True, rng)
-    x, grad_y = _random(rng, 2, 8, 9, 16), _random(rng, 2, 8, 9, 4)
+    layer = _layer(h, w, c, f, padding, activation, use_bias, rng)
+    layer.winograd_min_channels = 1   # every layer here takes Winograd, forward and backward
+    monkeypatch.setattr(layer, "winograd_tiles_per_piece", 1)   # pieces of one tile row
+    x = _random(rng, 3, h, w, c)
+    grad_y = _random(rng, 3, *layer.output_shape)
+    assert layer._uses_winograd_backward(x, need_input_grad)
+
+    def gradients():
+        layer.forward(x, training=True)
+        grad_x = layer.backward(grad_y, need_input_grad=need_input_grad)
+        return [None if grad_x is None else grad_x.copy()] + \
+            [layer.grads[key].copy() for key in sorted(layer.grads)]
+
+    with_winograd = gradients()
+    layer.cpu_winograd = False
+    for got, expected in zip(with_winograd, gradients()):
+        if expected is None:
+            assert got is None
+            continue
+        # ReLU's mask comes from each forward pass's output: equal unless an output sits
+        # within rounding of 0, which these random inputs do not produce
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+@needs_numba
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_layer_backward_gives_the_same_numbers_on_any_number_of_threads(threads, cpu_device,
+                                                                        monkeypatch):
+    rng = np.random.default_rng(11)
+    layer = _layer(9, 7, 16, 32, "same", "relu", True, rng)
+    layer.winograd_min_channels = 16
+    x, grad_y = _random(rng, 5, 9, 7, 16), _random(rng, 5, 9, 7, 32)
 
     def gradients():
         layer.forward(x, training=True)
         grad_x = layer.backward(grad_y).copy()
         return [grad_x] + [layer.grads[key].copy() for key in ("kernel", "bias")]
 
-    with_winograd = gradients()
-    layer.cpu_winograd = False
-    for got, expected in zip(with_winograd, gradients()):
-        # ReLU's mask comes from each forward pass's output: equal unless an output sits
-        # within rounding of 0, which these random inputs do not produce
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(cpu_threads, "thread_count", lambda: 1)
+    expected = gradients()
+    monkeypatch.setattr(cpu_threads, "thread_count", lambda: threads)
+    cpu_threads._pool.cache_clear()
+    assert layer._uses_winograd_backward(x, True)
+    for got, want in zip(gradients(), expected):
+        np.testing.assert_array_equal(got, want)
+    cpu_threads._pool.cache_clear()
+
+
+@needs_numba
+def test_backward_keeps_im2col_when_the_input_gradient_has_few_channels(cpu_device):
+    rng = np.random.default_rng(12)
+    layer = _layer(8, 8, 32, 8, "same", "relu", True, rng)   # grad_x: a correlation of 8
+    layer.winograd_min_channels = 32
+    x = _random(rng, 1, 8, 8, 32)
+    assert layer._uses_winograd(x)
+    assert not layer._uses_winograd_backward(x, need_input_grad=True)
+    assert layer._uses_winograd_backward(x, need_input_grad=False)
 
 
 @needs_numba

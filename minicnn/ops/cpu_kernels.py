@@ -407,6 +407,43 @@ def _winograd_output_kernel(m, bias, relu, first_row, tiles_h, tiles_w, out):
                         out[n, oy + p, ox + q, f] = value
 
 
+@_jit
+def _winograd_gradient_kernel(grad_z, first_row, tiles_h, tiles_w, z):
+    """Z = A g A^T for the 2x2 blocks g of grad_z (N, OH, OW, F) under some tile rows
+    (numbered across the batch as in ``_winograd_input_kernel``): z (rows*tiles_w, 16, F).
+    Blocks sticking out of an odd size read 0 there. A = A_T.T = [[1, 0], [1, 1], [1, -1], [0, -1]].
+    """
+    _, out_h, out_w, filters = grad_z.shape
+    rows = z.shape[0] // tiles_w
+    zero = np.float32(0.0)
+    for r in range(first_row, first_row + rows):
+        n, oy = r // tiles_h, 2 * (r % tiles_h)
+        for tx in range(tiles_w):
+            t = (r - first_row) * tiles_w + tx
+            ox = 2 * tx
+            right, below = ox + 1 < out_w, oy + 1 < out_h
+            for f in range(filters):
+                g00 = grad_z[n, oy, ox, f]
+                g01 = grad_z[n, oy, ox + 1, f] if right else zero
+                g10 = grad_z[n, oy + 1, ox, f] if below else zero
+                g11 = grad_z[n, oy + 1, ox + 1, f] if right and below else zero
+                # A g: rows g0, g0 + g1, g0 - g1, -g1 (each a pair); then (A g) A^T: the
+                # same combination of each row's pair (p, q) -> p, p + q, p - q, -q
+                for a in range(4):
+                    if a == 0:
+                        p, q = g00, g01
+                    elif a == 1:
+                        p, q = g00 + g10, g01 + g11
+                    elif a == 2:
+                        p, q = g00 - g10, g01 - g11
+                    else:
+                        p, q = -g10, -g11
+                    z[t, 4 * a, f] = p
+                    z[t, 4 * a + 1, f] = p + q
+                    z[t, 4 * a + 2, f] = p - q
+                    z[t, 4 * a + 3, f] = -q
+
+
 # --------------------------------------------------------------------------
 # When to use them
 
@@ -575,6 +612,13 @@ def winograd_output(m, bias, relu, first_row, tiles_h, tiles_w, out):
     """Y = A^T M A + bias (ReLU'd if ``relu``) from m (rows*tiles_w, 16, F) into those
     tile rows' 2x2 output blocks of out (N, OH, OW, F)."""
     _winograd_output_kernel(m, bias, relu, first_row, tiles_h, tiles_w, out)
+    return out
+
+
+def winograd_gradient(grad_z, first_row, tiles_h, tiles_w, out):
+    """Z = A g A^T of F(3x3, 2x2) (see ``winograd.conv2d_filter_grad``) for the 2x2 blocks
+    of grad_z (N, OH, OW, F) under some tile rows: out (rows*tiles_w, 16, F)."""
+    _winograd_gradient_kernel(_c_contiguous(grad_z), first_row, tiles_h, tiles_w, out)
     return out
 
 

@@ -75,29 +75,90 @@ def conv2d_forward(x, kernel, bias=None, padding="valid"):
 
     Equals ``conv.conv2d_forward(x, kernel, bias, (1, 1), padding)`` up to float32 rounding.
     """
-    if not applies(kernel.shape, (1, 1)):
-        raise ValueError(f"Winograd F(2x2, 3x3) needs a 3x3 kernel, got {kernel.shape[:2]}")
-    n, height, width, channels = x.shape
-    filters = kernel.shape[3]
+    _check_kernel(kernel)
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, (3, 3), (1, 1), padding)
+    out = _correlate(x, kernel, pad_h[0], pad_w[0], out_h, out_w)
+    return out if bias is None else (out + bias).astype(x.dtype)
+
+
+def conv2d_input_grad(grad_z, kernel, x_shape, padding="valid"):
+    """dLoss/dx of a 3x3, stride-1 convolution: (N, OH, OW, F) -> (N, H, W, C), by F(2x2, 3x3).
+
+    Input pixel (y, x) reached output (y - i + pad_top, x - j + pad_left) through tap (i, j),
+    so the gradient is a correlation of grad_z with the kernel turned by 180 degrees (and
+    its channel axes swapped), padded by 2 - pad on each side.
+    """
+    _check_kernel(kernel)
+    _, height, width, _ = x_shape
+    _, _, pad_h, pad_w = conv_geometry(x_shape, (3, 3), (1, 1), padding)
+    turned = flip_kernel(kernel)
+    return _correlate(grad_z, turned, 2 - pad_h[0], 2 - pad_w[0], height, width)
+
+
+def flip_kernel(kernel):
+    """(3, 3, C, F) -> (3, 3, F, C): turned by 180 degrees, in and out channels swapped."""
+    return np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+
+
+def conv2d_filter_grad(x, grad_z, padding="valid"):
+    """dLoss/dkernel of a 3x3, stride-1 convolution by F(3x3, 2x2): -> (3, 3, C, F).
+
+    The kernel gradient sum over (n, y, x) of x[n, y+i-pad, x+j-pad, c] * grad_z[n, y, x, f] is
+    itself a small correlation: 3 "outputs" (the taps) from a 2-tap "filter" (a 2x2 block
+    of grad_z) over a 4-input tile. Its Winograd form uses the same matrices, transposed:
+    with Z = A g A^T for each 2x2 block g of grad_z (A = A_T.T) and V = B^T d B for the
+    4x4 input tile d under it, the gradient is G^T (sum over tiles of Z * V) G.
+    """
+    n, _, _, channels = x.shape
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, (3, 3), (1, 1), padding)
     tiles_h, tiles_w = tile_counts(out_h, out_w)
-    # Pad so that every 4x4 patch exists: the padding of the convolution, then zeros
-    # below and to the right where the last tiles stick out.
+    v = np.einsum("ia,ntwabc,jb->ntwijc", B_T, _patches(x, pad_h[0], pad_w[0], tiles_h, tiles_w),
+                  B_T)
+    # grad_z in 2x2 blocks, zeros where the last blocks stick out of an odd size
+    blocks = np.zeros((n, 2 * tiles_h, 2 * tiles_w, grad_z.shape[3]), dtype=grad_z.dtype)
+    blocks[:, :out_h, :out_w] = grad_z
+    blocks = blocks.reshape(n, tiles_h, 2, tiles_w, 2, -1).transpose(0, 1, 3, 2, 4, 5)
+    z = np.einsum("ia,ntwabf,jb->ntwijf", A_T.T, blocks, A_T.T)   # A g A^T
+    summed = np.einsum("ntwijc,ntwijf->ijcf", v, z)                # sum over tiles of Z * V
+    return untransform_filter_grad(summed.reshape(16, channels, -1)).astype(x.dtype)
+
+
+def untransform_filter_grad(summed):
+    """G^T X G for every (channel, filter): (16, C, F) sums over tiles of Z * V -> (3, 3, C, F)."""
+    _, channels, filters = summed.shape
+    gg = np.kron(G.T, G.T).astype(summed.dtype)                      # (9, 16)
+    return (gg @ summed.reshape(16, channels * filters)).reshape(3, 3, channels, filters)
+
+
+def _check_kernel(kernel):
+    if not applies(kernel.shape, (1, 1)):
+        raise ValueError(f"Winograd F(2x2, 3x3) needs a 3x3 kernel, got {kernel.shape[:2]}")
+
+
+def _patches(x, pad_top, pad_left, tiles_h, tiles_w):
+    """d[n, ty, tx, a, b, c]: the 4x4 patch of tile (ty, tx), starting at input pixel
+    (2ty - pad_top, 2tx - pad_left); zeros outside the image."""
+    n, height, width, channels = x.shape
     padded = np.zeros((n, 2 * tiles_h + 2, 2 * tiles_w + 2, channels), dtype=x.dtype)
-    rows = min(height, padded.shape[1] - pad_h[0])
-    cols = min(width, padded.shape[2] - pad_w[0])
-    padded[:, pad_h[0]:pad_h[0] + rows, pad_w[0]:pad_w[0] + cols] = x[:, :rows, :cols]
-    # d[n, ty, tx, a, b, c]: the 4x4 patch of tile (ty, tx), which starts at (2ty, 2tx).
+    rows = min(height, padded.shape[1] - pad_top)
+    cols = min(width, padded.shape[2] - pad_left)
+    padded[:, pad_top:pad_top + rows, pad_left:pad_left + cols] = x[:, :rows, :cols]
     patches = np.empty((n, tiles_h, tiles_w, 4, 4, channels), dtype=x.dtype)
     for a in range(4):
         for b in range(4):
             patches[:, :, :, a, b] = padded[:, a:a + 2 * tiles_h:2, b:b + 2 * tiles_w:2]
-    v = np.einsum("ia,ntwabc,jb->ntwijc", B_T, patches, B_T)   # B^T d B
-    u = transform_kernel(kernel).reshape(4, 4, channels, filters)
-    m = np.einsum("ntwijc,ijcf->ntwijf", v, u)                  # sum over c of U * V
-    y = np.einsum("pi,ntwijf,qj->ntwpqf", A_T, m, A_T)          # A^T M A: 2x2 blocks
+    return patches
+
+
+def _correlate(x, kernel, pad_top, pad_left, out_h, out_w):
+    """out[n, y, x, f] = sum of x[n, y+i-pad_top, x+j-pad_left, c] * kernel[i, j, c, f]."""
+    n = x.shape[0]
+    channels, filters = kernel.shape[2:]
+    tiles_h, tiles_w = tile_counts(out_h, out_w)
+    v = np.einsum("ia,ntwabc,jb->ntwijc", B_T, _patches(x, pad_top, pad_left, tiles_h, tiles_w),
+                  B_T)                                                 # B^T d B
+    u = transform_kernel(kernel).reshape(4, 4, channels, filters)     # G g G^T
+    m = np.einsum("ntwijc,ijcf->ntwijf", v, u)                        # sum over c of U * V
+    y = np.einsum("pi,ntwijf,qj->ntwpqf", A_T, m, A_T)                # A^T M A: 2x2 blocks
     out = y.transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * tiles_h, 2 * tiles_w, filters)
-    out = out[:, :out_h, :out_w]
-    if bias is not None:
-        out = out + bias
-    return np.ascontiguousarray(out, dtype=x.dtype)
+    return np.ascontiguousarray(out[:, :out_h, :out_w], dtype=x.dtype)
