@@ -1,4 +1,6 @@
-"""numba kernels for the CPU: the copy loops of im2col/col2im and max pooling.
+"""numba kernels for the CPU: the copy loops of im2col/col2im and max pooling,
+the fused bias/ReLU passes, a direct kernel gradient for RGB inputs, and the
+tile transforms of Winograd's F(2x2, 3x3) (defined in NumPy in ``winograd.py``).
 
 ``conv.py`` and ``pooling.py`` define these operations in vectorised NumPy
 (the portable definition); here the same operations are written as plain
