@@ -413,31 +413,36 @@ class Conv2D(Layer):
     def _backward_winograd(self, x, grad_z, need_input_grad):
         """(grad_x or None, grad_kernel, grad_bias) by Winograd, on the CPU.
 
-        Kernel gradient: per image, V = B^T d B of the input tiles and Z = A g A^T of the
-        2x2 blocks of grad_z, then 16 products V[k]^T @ Z[k] (C, tiles) @ (tiles, F), summed
-        over the batch in image order, and G^T (sum) G (see ``winograd.conv2d_filter_grad``).
+        Kernel gradient: for a few images at a time, V = B^T d B of the input tiles and
+        Z = A g A^T of the 2x2 blocks of grad_z, then 16 products V[k]^T @ Z[k]
+        (C, tiles) @ (tiles, F), summed over the batch in image order, and G^T (sum) G
+        (see ``winograd.conv2d_filter_grad``).
         Input gradient: grad_z correlated with the kernel turned by 180 degrees.
         """
         n, height, width, channels = x.shape
         out_h, out_w, _ = self.output_shape
         _, _, pad_h, pad_w = conv_geometry(x.shape, self.kernel_size, self.strides, self.padding)
         tiles_h, tiles_w = winograd.tile_counts(out_h, out_w)
-        ones = np.ones(out_h * out_w, dtype=x.dtype)
+        # Whole images a piece, enough of them for ``winograd_tiles_per_piece`` tiles:
+        # the products below run over the tiles, and VGG16's 9x9 images have only 25.
+        per_piece = -(-self.winograd_tiles_per_piece // (tiles_h * tiles_w))
 
-        def image_sums(image, worker):
-            tiles = tiles_h * tiles_w
+        def image_sums(images, worker):
+            tiles = (images.stop - images.start) * tiles_h * tiles_w
             # Position-major (16, tiles, C) and (16, tiles, F): the long products over the
             # tiles run ~1.5x faster on contiguous matrices than on (tiles, 16, .) views.
             v = self._buffer(("winograd_v16", worker), (16, tiles, channels), x)
             z = self._buffer(("winograd_z16", worker), (16, tiles, self.filters), x)
-            cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], image * tiles_h, tiles_h,
-                                       tiles_w, v.transpose(1, 0, 2))
-            cpu_kernels.winograd_gradient(grad_z, image * tiles_h, tiles_h, tiles_w,
+            first_row = images.start * tiles_h
+            cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], first_row, tiles_h, tiles_w,
+                                       v.transpose(1, 0, 2))
+            cpu_kernels.winograd_gradient(grad_z, first_row, tiles_h, tiles_w,
                                           z.transpose(1, 0, 2))
             summed = np.matmul(v.transpose(0, 2, 1), z)                    # (16, C, F)
-            return summed, ones @ grad_z[image].reshape(-1, self.filters)
+            return summed, column_sums(grad_z[images].reshape(-1, self.filters))
 
-        summed, grad_bias = cpu_threads.sum_pieces(image_sums, range(n))
+        pieces = [slice(start, min(start + per_piece, n)) for start in range(0, n, per_piece)]
+        summed, grad_bias = cpu_threads.sum_pieces(image_sums, pieces)
         grad_kernel = winograd.untransform_filter_grad(summed)
         grad_x = None
         if need_input_grad:
