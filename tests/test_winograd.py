@@ -7,6 +7,8 @@ in pieces that cross image borders, on any number of threads.
 """
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minicnn
 from minicnn.ops import conv, cpu_kernels, cpu_threads, winograd
@@ -212,3 +214,34 @@ def test_small_inputs_and_strided_layers_keep_im2col(cpu_device):
     assert not strided._uses_winograd(_random(rng, 1, 8, 8, 16))
     assert not _layer(8, 8, 16, 4, "same", "relu", True, rng)._uses_winograd(
         rng.standard_normal((1, 8, 8, 16)))   # float64: the portable code
+
+
+@needs_numba
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 5), f=st.integers(1, 4),
+       batch=st.integers(1, 3), padding=st.sampled_from(["same", "valid"]),
+       tiles_per_piece=st.sampled_from([1, 5, 192]), seed=st.integers(0, 2**16))
+def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece, seed):
+    """Any size, channel count and piece size: the numba Winograd path of a layer (forward,
+    kernel and input gradients) equals the direct convolution and the chain rule."""
+    if padding == "valid" and (h < 3 or w < 3):
+        return   # no output at all: the layer refuses such inputs (tested elsewhere)
+    rng = np.random.default_rng(seed)
+    layer = minicnn.Conv2D(f, 3, padding=padding, input_shape=(h, w, c))
+    layer.build((h, w, c))
+    layer.winograd_min_channels = 1
+    layer.winograd_tiles_per_piece = tiles_per_piece
+    kernel, bias = _random(rng, 3, 3, c, f), _random(rng, f)
+    layer.set_weights([kernel, bias])
+    x = _random(rng, batch, h, w, c)
+    assert layer._uses_winograd(x) and layer._uses_winograd_backward(x, True)
+    y = layer.forward(x, training=True)
+    grad_y = _random(rng, *y.shape)
+    grad_x = layer.backward(grad_y)
+    x64, k64 = x.astype(np.float64), kernel.astype(np.float64)
+    expected_y, cols = conv.conv2d_forward(x64, k64, bias.astype(np.float64), (1, 1), padding)
+    expected = conv.conv2d_backward(grad_y.astype(np.float64), cols, x.shape, k64, (1, 1),
+                                    padding)
+    for got, want in [(y, expected_y), (grad_x, expected[0]),
+                      (layer.grads["kernel"], expected[1]), (layer.grads["bias"], expected[2])]:
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(want).max()))
