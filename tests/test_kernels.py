@@ -405,33 +405,23 @@ def test_cupy_fused_optimizer_steps_equal_the_numpy_formulas(nesterov):
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_maxpool_backward_writes_into_a_given_array(device, xp, fast):
-    """``out=`` (used by the layer to reuse last step's array) gives the same result, in it."""
+def test_maxpool_writes_into_given_arrays(device, xp, fast):
+    """``out=`` (and ``argmax_out=``), which the layer uses to reuse last step's arrays,
+    give the same results as new arrays, in the arrays given, forward and backward."""
     rng = np.random.default_rng(14)
     x = backend.to_device(_random(rng, 2, 7, 6, 3))
     run = (lambda f, *a, **k: f(*a, **k)) if fast else _reference
-    out, argmax = run(pooling.maxpool2d_forward, x, (3, 3), (2, 2), "same")
+    geometry = ((3, 3), (2, 2), "same")
+    expected_out, expected_argmax = run(pooling.maxpool2d_forward, x, *geometry)
+    # stale values in the targets: every one must be replaced
+    targets = (xp.full(expected_out.shape, 7.0, dtype=np.float32),
+               xp.full(expected_out.shape, 9, dtype=np.uint8),
+               xp.full(x.shape, 7.0, dtype=np.float32))
+    out, argmax = run(pooling.maxpool2d_forward, x, *geometry, out=targets[0],
+                      argmax_out=targets[1])
     grad_out = backend.to_device(_random(rng, *out.shape))
-    expected = run(pooling.maxpool2d_backward, grad_out, argmax, x.shape, (3, 3), (2, 2), "same")
-    target = xp.full(x.shape, 7.0, dtype=np.float32)        # stale values must all be replaced
-    got = run(pooling.maxpool2d_backward, grad_out, argmax, x.shape, (3, 3), (2, 2), "same",
-              out=target)
-    assert got is target
-    np.testing.assert_array_equal(backend.to_numpy(target), backend.to_numpy(expected))
-
-
-@pytest.mark.parametrize("fast", [True, False])
-def test_maxpool_forward_writes_into_given_arrays(device, xp, fast):
-    """``out=`` and ``argmax_out=`` (the layer's recycled arrays) give the same results, in them."""
-    rng = np.random.default_rng(15)
-    x = backend.to_device(_random(rng, 2, 7, 6, 3))
-    run = (lambda f, *a, **k: f(*a, **k)) if fast else _reference
-    expected_out, expected_argmax = run(pooling.maxpool2d_forward, x, (3, 3), (2, 2), "same")
-    target = xp.full(expected_out.shape, 7.0, dtype=np.float32)   # stale values, all replaced
-    target_argmax = xp.full(expected_out.shape, 9, dtype=np.uint8)
-    out, argmax = run(pooling.maxpool2d_forward, x, (3, 3), (2, 2), "same", out=target,
-                      argmax_out=target_argmax)
-    assert out is target and argmax is target_argmax
-    np.testing.assert_array_equal(backend.to_numpy(target), backend.to_numpy(expected_out))
-    np.testing.assert_array_equal(backend.to_numpy(target_argmax),
-                                  backend.to_numpy(expected_argmax))
+    expected_grad = run(pooling.maxpool2d_backward, grad_out, argmax, x.shape, *geometry)
+    grad = run(pooling.maxpool2d_backward, grad_out, argmax, x.shape, *geometry, out=targets[2])
+    assert all(got is target for got, target in zip((out, argmax, grad), targets))
+    for got, expected in zip(targets, (expected_out, expected_argmax, expected_grad)):
+        np.testing.assert_array_equal(backend.to_numpy(got), backend.to_numpy(expected))
