@@ -200,8 +200,8 @@ class Conv2D(Layer):
     expected_rank = 3
     im2col_budget_bytes = 256 * 2**20
     cpu_chunk_bytes = 4 * 2**20
-    # 3x3 stride-1 convolutions of at least this many input channels run their CPU
-    # forward pass by Winograd's F(2x2, 3x3) (``ops.winograd``); False: always im2col.
+    # 3x3 stride-1 convolutions of at least this many input channels run on the CPU
+    # by Winograd's F(2x2, 3x3), forward and backward (``ops.winograd``); False: im2col.
     # Below 32 channels its 16 products, (tiles, C) @ (C, F), are too thin to gain. At
     # 32 (the tutorial's 2nd and 3rd layers) a training step measured 196 -> 185 ms and
     # inference 66 -> 56 ms; VGG16's layers (64 to 512 channels) run ~1.4x faster.
@@ -356,7 +356,7 @@ class Conv2D(Layer):
     def _uses_winograd(self, x):
         """Whether the forward pass takes Winograd's F(2x2, 3x3) (CPU, 3x3, stride 1, enough
         channels): 2.25x fewer multiplies than im2col, for a few float32 roundings of
-        difference (see ``ops.winograd``). The backward pass is the same either way."""
+        difference (see ``ops.winograd``; the backward pass: ``_uses_winograd_backward``)."""
         return (self.cpu_winograd and winograd.applies(self.kernel_size, self.strides)
                 and x.shape[-1] >= self.winograd_min_channels and cpu_kernels.usable(x))
 
