@@ -207,3 +207,59 @@ def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece, se
     for got, want in [(y, expected_y), (grad_x, expected[0]),
                       (layer.grads["kernel"], expected[1]), (layer.grads["bias"], expected[2])]:
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(want).max()))
+
+
+# -- each numba transform kernel against its NumPy definition --------------------------
+
+@needs_numba
+@pytest.mark.parametrize("h,w,c,f,padding", GEOMETRIES)
+def test_numba_transform_kernels_equal_numpy(h, w, c, f, padding):
+    """winograd_input (B^T d B), winograd_gradient (A g A^T) and winograd_output
+    (A^T M A + bias, ReLU) tile by tile, starting mid-batch, against the einsums."""
+    rng = np.random.default_rng(h * 7 + w)
+    n = 2
+    x = _random(rng, n, h, w, c)
+    out_h, out_w, pad_h, pad_w = conv.conv_geometry(x.shape, (3, 3), (1, 1), padding)
+    tiles_h, tiles_w = winograd.tile_counts(out_h, out_w)
+    first, rows = tiles_h - 1, tiles_h          # from the last tile row of image 0 into image 1
+    tiles = rows * tiles_w
+
+    patches = winograd._patches(x, pad_h[0], pad_w[0], tiles_h, tiles_w)
+    v_numpy = np.einsum("ia,ntwabc,jb->ntwijc", winograd.B_T, patches, winograd.B_T)
+    v_numpy = v_numpy.reshape(n * tiles_h * tiles_w, 16, c)[first * tiles_w:][:tiles]
+    v = cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], first, tiles_h, tiles_w,
+                                   np.empty((tiles, 16, c), np.float32))
+    np.testing.assert_allclose(v, v_numpy, rtol=1e-6, atol=1e-6)
+
+    grad_z = _random(rng, n, out_h, out_w, f)
+    blocks = np.zeros((n, 2 * tiles_h, 2 * tiles_w, f), np.float32)
+    blocks[:, :out_h, :out_w] = grad_z
+    blocks = blocks.reshape(n, tiles_h, 2, tiles_w, 2, f).transpose(0, 1, 3, 2, 4, 5)
+    a = winograd.A_T.T
+    z_numpy = np.einsum("ia,ntwabf,jb->ntwijf", a, blocks, a)
+    z_numpy = z_numpy.reshape(n * tiles_h * tiles_w, 16, f)[first * tiles_w:][:tiles]
+    z = cpu_kernels.winograd_gradient(grad_z, first, tiles_h, tiles_w,
+                                      np.empty((tiles, 16, f), np.float32))
+    np.testing.assert_allclose(z, z_numpy, rtol=1e-6, atol=1e-6)
+
+    m, bias = _random(rng, tiles, 16, f), _random(rng, f)
+    y = np.einsum("pi,tijf,qj->tpqf", winograd.A_T, m.reshape(tiles, 4, 4, f), winograd.A_T)
+    for relu in (False, True):
+        out = np.full((n, out_h, out_w, f), 7.0, np.float32)   # untouched outside these tiles
+        cpu_kernels.winograd_output(m, bias, relu, first, tiles_h, tiles_w, out)
+        for t in range(tiles):
+            r, tx = divmod(first * tiles_w + t, tiles_w)
+            image, ty = divmod(r, tiles_h)
+            block = y[t] + bias
+            if relu:
+                block = np.maximum(block, 0)
+            rows_in, cols_in = min(2, out_h - 2 * ty), min(2, out_w - 2 * tx)
+            np.testing.assert_allclose(
+                out[image, 2 * ty:2 * ty + rows_in, 2 * tx:2 * tx + cols_in],
+                block[:rows_in, :cols_in], rtol=1e-5, atol=1e-5)
+        written = np.zeros(out.shape, bool)
+        for t in range(tiles):
+            r, tx = divmod(first * tiles_w + t, tiles_w)
+            image, ty = divmod(r, tiles_h)
+            written[image, 2 * ty:2 * ty + 2, 2 * tx:2 * tx + 2] = True
+        assert (out[~written] == 7.0).all()
