@@ -200,3 +200,21 @@ def test_a_training_step_gives_the_same_weights_on_any_number_of_threads(threads
     expected = _one_thread(train)
     for got, want in zip(train(), expected):
         np.testing.assert_array_equal(got, want)
+
+
+def test_without_threadpoolctl_everything_runs_in_the_calling_thread(monkeypatch):
+    """BLAS cannot be pinned to one thread then, so minicnn's threads would fight its."""
+    monkeypatch.setattr(cpu_threads, "threadpoolctl", None)
+    monkeypatch.setattr(cpu_threads, "thread_count", lambda: 4)
+    cpu_threads._blas_libraries.cache_clear()
+    try:
+        assert not cpu_threads.parallel()
+        callers = set()
+        assert cpu_threads.map_pieces(
+            lambda p, w: callers.add((threading.get_ident(), w)) or p, range(5)) == list(range(5))
+        assert callers == {(threading.get_ident(), 0)}
+        assert cpu_threads.batch_ranges(10) == [(0, 10)]
+        with cpu_threads.single_threaded_blas():   # a no-op, not an error
+            pass
+    finally:
+        cpu_threads._blas_libraries.cache_clear()
