@@ -119,8 +119,7 @@ class Layer:
         of convolutions would be a new array, page faults and all.
         """
         for attribute in self._forward_state:
-            if getattr(self, attribute, None) is not None:
-                setattr(self, attribute, None)
+            setattr(self, attribute, None)
 
     def _recycle(self, name, shape, like, dtype=None):
         """An empty array of ``shape`` (device of ``like``; its dtype unless ``dtype`` is
@@ -311,7 +310,7 @@ class Conv2D(Layer):
         kernel, bias = self.params["kernel"], self.params.get("bias")
         kh, kw = self.kernel_size
         out_h, out_w, _ = self.output_shape
-        self._y = self._cols = None   # drop last step's output, so that it can be recycled
+        self.forget_forward_state()   # last step's output may then be recycled
         z = self._recycle("z", (n, *self.output_shape), x)
         if self._uses_winograd(x):
             relu = getattr(self.activation, "name", None) == "relu"
@@ -461,7 +460,6 @@ class Conv2D(Layer):
         the chunks are shared among threads; their kernel and bias gradients are added
         up in chunk order, so the sums do not depend on the number of threads.
         """
-        xp = get_array_module(grad_y)
         kernel = self.params["kernel"]
         kh, kw = self.kernel_size
         out_h, out_w, _ = self.output_shape
@@ -476,7 +474,7 @@ class Conv2D(Layer):
                 cpu_threads.map_pieces(
                     lambda images, _worker: fused.relu_backward(
                         grad_y[images], self._y[images], out=grad_z[images]),
-                    [slice(a, b) for a, b in cpu_threads.batch_ranges(n)])
+                    cpu_threads.batch_slices(n))
             grad_x, grad_kernel, grad_bias = self._backward_winograd(x, grad_z, need_input_grad)
             self._store_grads(grad_kernel, grad_bias)
             self._cols = None
@@ -512,12 +510,8 @@ class Conv2D(Layer):
             return gk, gb
 
         chunks = [slice(start, min(start + chunk, n)) for start in range(0, n, chunk)]
-        grad_kernel = xp.zeros(kernel.shape, dtype=kernel.dtype)
-        grad_bias = xp.zeros(self.filters, dtype=kernel.dtype)
-        for gk, gb in cpu_threads.map_pieces(backpropagate, chunks,
-                                             enabled=cpu_kernels.usable(x)):
-            grad_kernel += gk
-            grad_bias += gb
+        grad_kernel, grad_bias = cpu_threads.sum_pieces(backpropagate, chunks,
+                                                        enabled=cpu_kernels.usable(x))
         self._store_grads(grad_kernel, grad_bias)
         self._cols = None   # free the big matrix as soon as it has served
         return grad_x
@@ -569,7 +563,7 @@ class MaxPooling2D(Layer):
     def forward(self, x, training=False):
         x = self._accept(x)
         shape = (x.shape[0], *self.output_shape)
-        self._argmax = None   # last step's, so that it can be recycled
+        self.forget_forward_state()   # last step's argmax may then be recycled
         # Into last step's arrays when nobody holds them any more (see _recycle).
         y, self._argmax = maxpool2d_forward(
             x, self.pool_size, self.strides, self.padding, out=self._recycle("y", shape, x),

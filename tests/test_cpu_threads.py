@@ -112,11 +112,11 @@ def test_sum_pieces_adds_in_piece_order_in_waves(threads, count):
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 5, 32])
-def test_batch_ranges_cover_the_batch(n, threads):
-    ranges = cpu_threads.batch_ranges(n)
-    assert ranges[0][0] == 0 and ranges[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
-    assert len(ranges) <= max(1, min(threads, n))
+def test_batch_slices_cover_the_batch(n, threads):
+    slices = cpu_threads.batch_slices(n)
+    assert slices[0].start == 0 and slices[-1].stop == n
+    assert all(a.stop == b.start for a, b in zip(slices, slices[1:]))
+    assert len(slices) <= max(1, min(threads, n))
 
 
 def _one_thread(function):
@@ -213,7 +213,7 @@ def test_without_threadpoolctl_everything_runs_in_the_calling_thread(monkeypatch
         assert cpu_threads.map_pieces(
             lambda p, w: callers.add((threading.get_ident(), w)) or p, range(5)) == list(range(5))
         assert callers == {(threading.get_ident(), 0)}
-        assert cpu_threads.batch_ranges(10) == [(0, 10)]
+        assert cpu_threads.batch_slices(10) == [slice(0, 10)]
         with cpu_threads.single_threaded_blas():   # a no-op, not an error
             pass
     finally:

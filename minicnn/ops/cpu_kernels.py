@@ -494,11 +494,6 @@ def _c_contiguous(a):
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
-def _batch_slices(n):
-    """A batch of ``n`` cut into one slice per CPU thread (see ``cpu_threads``)."""
-    return [slice(start, stop) for start, stop in cpu_threads.batch_ranges(n)]
-
-
 # im2col copies whole window rows (``_im2col_runs_kernel``) for fewer channels than this.
 IM2COL_RUNS_BELOW_CHANNELS = 8
 
@@ -553,7 +548,7 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=
         _maxpool_forward_kernel(x[images], pool_size[0], pool_size[1], strides[0],
                                 strides[1], pad_h[0], pad_w[0], out[images], argmax[images])
 
-    cpu_threads.map_pieces(pool, _batch_slices(x.shape[0]))
+    cpu_threads.map_pieces(pool, cpu_threads.batch_slices(x.shape[0]))
     return out, argmax
 
 
@@ -580,7 +575,7 @@ def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 
         kernel(grad_out[images], argmax[images], ph, pw, sh, sw, pad_h[0], pad_w[0],
                grad_x[images])
 
-    cpu_threads.map_pieces(route, _batch_slices(x_shape[0]))
+    cpu_threads.map_pieces(route, cpu_threads.batch_slices(x_shape[0]))
     return grad_x
 
 
@@ -652,7 +647,7 @@ def conv2d_filter_grad(x, grad_y, kernel_shape, strides=(1, 1), padding="valid",
     # Each image's float32 sums enter float64 totals, where adding a few dozen of them
     # loses nothing unless their magnitudes lie 2**29 apart: in practice the result does
     # not depend on how many threads shared the batch.
-    parts = cpu_threads.map_pieces(sums, _batch_slices(x.shape[0]))
+    parts = cpu_threads.map_pieces(sums, cpu_threads.batch_slices(x.shape[0]))
     grad_kernel = sum(part[0] for part in parts)
     grad_bias = sum(part[1] for part in parts)
     return grad_kernel.astype(np.float32), grad_bias.astype(np.float32)

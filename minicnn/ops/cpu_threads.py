@@ -157,8 +157,7 @@ def sum_pieces(function, pieces, enabled=True):
     return tuple(total) if isinstance(part, tuple) else total[0]
 
 
-def batch_ranges(n, enabled=True):
-    """``(start, stop)`` ranges that cut a batch of ``n`` into one piece per thread."""
-    workers = min(thread_count(), n) if enabled and parallel() else 1
-    return [(n * w // max(workers, 1), n * (w + 1) // max(workers, 1))
-            for w in range(max(workers, 1))]
+def batch_slices(n, enabled=True):
+    """Slices that cut a batch of ``n`` into one contiguous piece per thread."""
+    workers = max(1, min(thread_count(), n) if enabled and parallel() else 1)
+    return [slice(n * w // workers, n * (w + 1) // workers) for w in range(workers)]
