@@ -105,6 +105,9 @@ class Layer:
             raise ValueError(
                 f"layer {self.name!r} ({type(self).__name__}) expects input shape "
                 f"(batch, {', '.join(map(str, self.input_shape))}), got {tuple(x.shape)}")
+        if x.shape[0] == 0:
+            raise ValueError(f"layer {self.name!r} ({type(self).__name__}) got an empty batch "
+                             f"{tuple(x.shape)}: expected at least one sample")
         return x
 
     # What a forward pass keeps for the backward pass (attributes set by forward).

@@ -173,3 +173,11 @@ def test_unknown_names_list_the_valid_ones():
 def test_relative_error_ignores_rounding_on_tiny_entries():
     assert relative_error([1.0, 1e-12], [1.0, 2e-12]) <= 1e-9
     assert relative_error([1.0, 0.5], [1.0, 0.6]) > 0.1
+
+
+@pytest.mark.parametrize("layer", [minicnn.Conv2D(2, 3), minicnn.MaxPooling2D(),
+                                   minicnn.Dense(3), minicnn.Flatten()])
+def test_an_empty_batch_is_refused_by_name(layer):
+    shape = (4,) if isinstance(layer, minicnn.Dense) else (5, 5, 2)
+    with pytest.raises(ValueError, match="got an empty batch .*expected at least one sample"):
+        layer.forward(np.zeros((0, *shape), np.float32))
