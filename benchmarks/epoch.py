@@ -33,12 +33,14 @@ SIZE, BATCH, WARMUP_BATCHES = (150, 150), 32, 10
 AUGMENT = {"rescale": 1 / 255, "shear_range": 0.2, "zoom_range": 0.2, "horizontal_flip": True}
 
 
-def _timed_epoch(fit, warm_up):
-    """Seconds of ``fit()`` (one epoch with validation), after ``warm_up()``."""
-    warm_up()
+def _timed_epoch(model, train, validation):
+    """Seconds of one epoch of ``model.fit`` with validation (either framework: minicnn's
+    fit follows Keras's), after a warm-up of ``WARMUP_BATCHES``; and the image counts."""
+    model.fit(train, epochs=1, steps_per_epoch=WARMUP_BATCHES, verbose=0)
     start = time.perf_counter()
-    fit()
-    return time.perf_counter() - start
+    model.fit(train, epochs=1, validation_data=validation, verbose=0)
+    return {"seconds": time.perf_counter() - start, "train_images": train.samples,
+            "validation_images": validation.samples}
 
 
 def _flows(generator_class, split):
@@ -59,11 +61,7 @@ def run_minicnn(split):
 
     train, validation = _flows(ImageDataGenerator, split)
     model = compile_cats_dogs(build_cats_dogs_model((*SIZE, 3)), epochs=1)
-    seconds = _timed_epoch(
-        lambda: model.fit(train, epochs=1, validation_data=validation, verbose=0),
-        lambda: model.fit(train, epochs=1, steps_per_epoch=WARMUP_BATCHES, verbose=0))
-    return {"seconds": seconds, "train_images": train.samples,
-            "validation_images": validation.samples}
+    return _timed_epoch(model, train, validation)
 
 
 def run_keras(split):
@@ -83,11 +81,7 @@ def run_keras(split):
         layers.Dropout(0.5), layers.Dense(2, activation="softmax")])
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                   loss="categorical_crossentropy", metrics=["accuracy"])
-    seconds = _timed_epoch(
-        lambda: model.fit(train, epochs=1, validation_data=validation, verbose=0),
-        lambda: model.fit(train, epochs=1, steps_per_epoch=WARMUP_BATCHES, verbose=0))
-    return {"seconds": seconds, "train_images": train.samples,
-            "validation_images": validation.samples, "keras": keras.__version__}
+    return {**_timed_epoch(model, train, validation), "keras": keras.__version__}
 
 
 RUNNERS = {"minicnn": run_minicnn, "keras": run_keras}
