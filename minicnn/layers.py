@@ -521,9 +521,9 @@ class Conv2D(Layer):
 
     def _direct_filter_grad(self, x):
         """Whether the kernel gradient goes to ``cpu_kernels.conv2d_filter_grad``: on the
-        CPU, for inputs of at most ``FILTER_GRAD_MAX_CHANNELS`` channels, where im2col's
-        KH*KW*C columns make a matrix product too skinny for BLAS to be fast."""
-        return (x.shape[-1] <= cpu_kernels.FILTER_GRAD_MAX_CHANNELS
+        CPU, for stride-1 layers on inputs of at most ``FILTER_GRAD_MAX_CHANNELS`` channels,
+        where im2col's KH*KW*C columns make a matrix product too skinny for BLAS to be fast."""
+        return (x.shape[-1] <= cpu_kernels.FILTER_GRAD_MAX_CHANNELS and self.strides == (1, 1)
                 and cpu_kernels.usable(x))
 
     def _store_grads(self, grad_kernel, grad_bias):

@@ -278,50 +278,139 @@ def _relu_backward_kernel(grad_y, y, grad_z):
                 grad_z[r, f] = 0.0
 
 
-@_jit(fastmath={"contract"})
-def _conv_filter_grad_kernel(x, grad_y, y, relu, sh, sw, pad_top, pad_left, grad_kernel,
-                             grad_bias):
-    """grad_kernel[i, j, c, f] += sum over (n, oy, ox) of x[n, iy, ix, c] * grad_z[n, oy, ox, f]
-    and grad_bias[f] += sum of grad_z[..., f], with grad_z = grad_y * (y > 0) if ``relu``
-    else grad_y, and (iy, ix) = (oy*sh + i - pad_top, ox*sw + j - pad_left).
+@_jit
+def _input_planes_kernel(x, pad_top, pad_left, row, planes):
+    """One image x (H, W, C) -> planes (C, length): each channel's zero-padded image,
+    ``row`` pixels a row, the rows one after another, then zeros to the end.
 
-    The direct loop of the kernel gradient, without an im2col matrix. Worth it only for
-    inputs with few channels (an RGB image): there im2col has KH*KW*C = 27 columns, the
-    product cols.T @ grad_z is a skinny one that BLAS does slowly, and building cols costs
-    more than the products. Each image's sums are taken in float32 (as a chunked matmul
-    would), then added to the float64 totals ``grad_kernel`` and ``grad_bias``.
+    planes[c, (iy + pad_top) * row + ix + pad_left] = x[iy, ix, c]
+    """
+    height, width, channels = x.shape
+    planes[...] = 0.0
+    for iy in range(height):
+        start = (iy + pad_top) * row + pad_left
+        for ix in range(width):
+            for c in range(channels):
+                planes[c, start + ix] = x[iy, ix, c]
+
+
+@_jit
+def _gradient_planes_kernel(grad_y, y, relu, row, planes, grad_bias):
+    """One image's output gradient grad_y (OH, OW, F) -> planes (F', OH*row), F' >= F:
+    planes[f, oy*row + ox] = grad_z[oy, ox, f], with grad_z = grad_y * (y > 0) if ``relu``
+    (ReLU's backward, fused) else grad_y; zero in the columns ox >= OW and the planes
+    f >= F. Adds grad_z's sums over the pixels to grad_bias (F,)."""
+    out_h, out_w, filters = grad_y.shape
+    planes[filters:] = 0.0
+    for oy in range(out_h):
+        start = oy * row
+        for ox in range(out_w):
+            for f in range(filters):
+                g = grad_y[oy, ox, f]
+                if relu and not y[oy, ox, f] > 0:
+                    g = np.float32(0.0)     # (a bare 0.0 would make g float64)
+                planes[f, start + ox] = g
+                grad_bias[f] += g
+        for f in range(filters):
+            for ox in range(out_w, row):
+                planes[f, start + ox] = 0.0
+
+
+# Pixels a chunk in ``_filter_grad_dots_kernel``: 7 rows of 8 KB stay in the L1 cache.
+# The tutorial's first layer, one image: 0.48 ms in one pass, 0.44 in chunks of 2048.
+FILTER_GRAD_CHUNK = 2048
+
+
+@_jit(fastmath={"contract", "reassoc"})
+def _filter_grad_dots_kernel(x_planes, g_planes, row, grad_kernel):
+    """grad_kernel[i, j, c, f] += sum over p of x_planes[c, p + i*row + j] * g_planes[f, p].
+
+    For a stride-1 convolution on padded planes (``_input_planes_kernel``,
+    ``_gradient_planes_kernel``, same ``row``), output pixel p = oy*row + ox reads input
+    p + i*row + j through tap (i, j): each weight's gradient is one dot product of two
+    long contiguous vectors, which LLVM turns into SIMD code (``reassoc`` lets it keep
+    several partial sums). grad_kernel (KH, KW', C, F'): KW' a multiple of 3 and F' of
+    4, because each pass over the pixels takes 3 taps j and 4 filters f at once: 12
+    sums from 3 + 4 loads per pixel, where one sum alone would need 2 loads per
+    multiply-add. The pixels go in chunks that stay in the L1 cache across the passes.
+    """
+    kh, kw, channels, filters = grad_kernel.shape
+    length = g_planes.shape[1]
+    for f in range(0, filters, 4):
+        for start in range(0, length, FILTER_GRAD_CHUNK):
+            n = min(FILTER_GRAD_CHUNK, length - start)
+            g0 = g_planes[f, start:start + n]
+            g1 = g_planes[f + 1, start:start + n]
+            g2 = g_planes[f + 2, start:start + n]
+            g3 = g_planes[f + 3, start:start + n]
+            for c in range(channels):
+                for i in range(kh):
+                    for j in range(0, kw, 3):
+                        first = start + i * row + j
+                        x0 = x_planes[c, first:first + n]
+                        x1 = x_planes[c, first + 1:first + 1 + n]
+                        x2 = x_planes[c, first + 2:first + 2 + n]
+                        s00 = s01 = s02 = s03 = np.float32(0.0)
+                        s10 = s11 = s12 = s13 = np.float32(0.0)
+                        s20 = s21 = s22 = s23 = np.float32(0.0)
+                        for p in range(n):
+                            a0, a1, a2 = x0[p], x1[p], x2[p]
+                            b0, b1, b2, b3 = g0[p], g1[p], g2[p], g3[p]
+                            s00 += a0 * b0
+                            s01 += a0 * b1
+                            s02 += a0 * b2
+                            s03 += a0 * b3
+                            s10 += a1 * b0
+                            s11 += a1 * b1
+                            s12 += a1 * b2
+                            s13 += a1 * b3
+                            s20 += a2 * b0
+                            s21 += a2 * b1
+                            s22 += a2 * b2
+                            s23 += a2 * b3
+                        grad_kernel[i, j, c, f] += s00
+                        grad_kernel[i, j, c, f + 1] += s01
+                        grad_kernel[i, j, c, f + 2] += s02
+                        grad_kernel[i, j, c, f + 3] += s03
+                        grad_kernel[i, j + 1, c, f] += s10
+                        grad_kernel[i, j + 1, c, f + 1] += s11
+                        grad_kernel[i, j + 1, c, f + 2] += s12
+                        grad_kernel[i, j + 1, c, f + 3] += s13
+                        grad_kernel[i, j + 2, c, f] += s20
+                        grad_kernel[i, j + 2, c, f + 1] += s21
+                        grad_kernel[i, j + 2, c, f + 2] += s22
+                        grad_kernel[i, j + 2, c, f + 3] += s23
+
+
+@_jit
+def _conv_filter_grad_kernel(x, grad_y, y, relu, pad_top, pad_left, grad_kernel, grad_bias):
+    """grad_kernel[i, j, c, f] += sum over (n, oy, ox) of x[n, oy + i - pad_top,
+    ox + j - pad_left, c] * grad_z[n, oy, ox, f] and grad_bias[f] += sum of grad_z[..., f],
+    for a stride-1 convolution; grad_z = grad_y * (y > 0) if ``relu`` else grad_y.
+
+    Image by image: the input and the gradient go to padded planes, then
+    ``_filter_grad_dots_kernel`` takes the dot products. Each image's sums are taken
+    in float32 (as a chunked matmul would), then added to the float64 totals.
+    grad_kernel (KH, KW, C, F) and grad_bias (F,) are float64.
     """
     n_images, height, width, channels = x.shape
+    _, out_h, out_w, filters = grad_y.shape
     kh, kw = grad_kernel.shape[0], grad_kernel.shape[1]
-    filters = grad_kernel.shape[3]
-    out_h, out_w = grad_y.shape[1], grad_y.shape[2]
-    grad_z = np.empty((out_w, filters), np.float32)   # one output row, stays in L1
-    image_kernel = np.empty((kh, kw, channels, filters), np.float32)
+    row = out_w + kw - 1                    # the padded input's width
+    wide = -(-kw // 3) * 3                  # taps j in threes, filters in fours
+    many = -(-filters // 4) * 4
+    # Planes one image long, + (wide - 1) zeros: the last taps j of the widened kernel
+    # read past the padded input (their sums are thrown away).
+    x_planes = np.empty((channels, (out_h + kh - 1) * row + wide - 1), np.float32)
+    g_planes = np.empty((many, out_h * row), np.float32)
+    image_kernel = np.empty((kh, wide, channels, many), np.float32)
     image_bias = np.empty(filters, np.float32)
     for n in range(n_images):
-        image_kernel[...] = 0.0
+        _input_planes_kernel(x[n], pad_top, pad_left, row, x_planes)
         image_bias[:] = 0.0
-        for oy in range(out_h):
-            for ox in range(out_w):                     # ReLU's backward, fused
-                for f in range(filters):
-                    g = grad_y[n, oy, ox, f]
-                    if relu and not y[n, oy, ox, f] > 0:
-                        g = np.float32(0.0)     # (a bare 0.0 would make g float64)
-                    grad_z[ox, f] = g
-                    image_bias[f] += g
-            for i in range(kh):
-                iy = oy * sh + i - pad_top
-                if iy < 0 or iy >= height:
-                    continue
-                for j in range(kw):
-                    for ox in range(out_w):
-                        ix = ox * sw + j - pad_left
-                        if ix < 0 or ix >= width:
-                            continue
-                        for c in range(channels):
-                            pixel = x[n, iy, ix, c]
-                            for f in range(filters):
-                                image_kernel[i, j, c, f] += pixel * grad_z[ox, f]
+        _gradient_planes_kernel(grad_y[n], y[n], relu, row, g_planes, image_bias)
+        image_kernel[...] = 0.0
+        _filter_grad_dots_kernel(x_planes, g_planes, row, image_kernel)
         for i in range(kh):
             for j in range(kw):
                 for c in range(channels):
@@ -624,13 +713,23 @@ FILTER_GRAD_MAX_CHANNELS = 4
 
 
 def conv2d_filter_grad(x, grad_y, kernel_shape, strides=(1, 1), padding="valid", y=None):
-    """Kernel and bias gradients of a convolution by a direct loop (no im2col).
+    """Kernel and bias gradients of a stride-1 convolution, without im2col.
 
     x (N, H, W, C), grad_y (N, OH, OW, F) -> (grad_kernel (KH, KW, C, F), grad_bias (F,)).
     With ``y`` (the ReLU's output, (N, OH, OW, F)) the gradient is first masked by
     ``y > 0``: ReLU's backward in the same pass. Equals ``conv.conv2d_backward``'s
     grad_kernel and grad_bias (to float32 rounding: the sums run in another order).
+
+    For inputs with few channels (an RGB image): there im2col has KH*KW*C = 27 columns,
+    the product cols.T @ grad_z is a skinny one that BLAS does slowly, and building cols
+    costs more than the product. Here every weight's gradient is a dot product over the
+    pixels of two padded planes (``_filter_grad_dots_kernel``). The tutorial's first layer,
+    one image on one core: 0.8 ms (0.44 of them the products), against 1.5 ms for the
+    direct loop over pixels and taps that this replaced and ~1.0 for im2col + matmul.
     """
+    if tuple(strides) != (1, 1):
+        raise ValueError(f"conv2d_filter_grad takes stride-1 convolutions only, got strides "
+                         f"{tuple(strides)} (im2col + matmul handles the others)")
     kh, kw, channels, filters = kernel_shape
     _, _, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
     x, grad_y = _c_contiguous(x), _c_contiguous(grad_y)
@@ -640,8 +739,8 @@ def conv2d_filter_grad(x, grad_y, kernel_shape, strides=(1, 1), padding="valid",
     def sums(images, _worker):   # float64 sums over a slice of the batch, one per thread
         grad_kernel = np.zeros(kernel_shape, np.float64)
         grad_bias = np.zeros(filters, np.float64)
-        _conv_filter_grad_kernel(x[images], grad_y[images], y[images], relu, strides[0],
-                                 strides[1], pad_h[0], pad_w[0], grad_kernel, grad_bias)
+        _conv_filter_grad_kernel(x[images], grad_y[images], y[images], relu, pad_h[0],
+                                 pad_w[0], grad_kernel, grad_bias)
         return grad_kernel, grad_bias
 
     # Each image's float32 sums enter float64 totals, where adding a few dozen of them
