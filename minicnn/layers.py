@@ -111,7 +111,7 @@ class Layer:
         return x
 
     # What a forward pass keeps for the backward pass (attributes set by forward).
-    _forward_state = ("_x", "_y", "_cols", "_mask", "_argmax")
+    _forward_state = ("_x", "_y", "_cols", "_mask", "_argmax", "_pooled")
 
     def forget_forward_state(self):
         """Drop what the last forward pass kept for the backward pass (input, output...).
@@ -309,12 +309,8 @@ class Conv2D(Layer):
         its own scratch buffers; every chunk writes its own slice of the output.
         """
         x = self._accept(x)
-        n = x.shape[0]
-        kernel, bias = self.params["kernel"], self.params.get("bias")
-        kh, kw = self.kernel_size
-        out_h, out_w, _ = self.output_shape
         self.forget_forward_state()   # last step's output may then be recycled
-        z = self._recycle("z", (n, *self.output_shape), x)
+        z = self._recycle("z", (x.shape[0], *self.output_shape), x)
         if self._uses_winograd(x):
             relu = getattr(self.activation, "name", None) == "relu"
             self._forward_winograd(x, z, relu)
@@ -322,6 +318,22 @@ class Conv2D(Layer):
             self._y = z if relu else self.activation.forward(z)
             return self._y
         fused = self._fused_kernels(z)
+        self._convolve_pieces(x, z, fused, training)
+        self._x = x
+        self._y = z if fused else self.activation.forward(z)
+        return self._y
+
+    def _convolve_pieces(self, x, z, fused, training, pool=None):
+        """The im2col path of the forward pass: z = conv(x) + bias, ReLU'd if ``fused``
+        (the kernel module that fuses bias + ReLU), chunk by chunk.
+
+        ``pool=(pool_size, pooled, argmax)``: the chunks are whole images, and each chunk's
+        activation goes straight into the max pooling after this layer, written to
+        ``pooled`` and ``argmax``; ``z`` is then None (see :meth:`forward_pooled`).
+        """
+        kernel, bias = self.params["kernel"], self.params.get("bias")
+        kh, kw = self.kernel_size
+        out_h, out_w, _ = self.output_shape
         on_cpu = cpu_kernels.usable(x)
 
         def convolve(piece, worker):
@@ -331,8 +343,12 @@ class Conv2D(Layer):
             cols_buffer = self._buffer(("cols", worker), (len(part) * band_h * out_w,
                                                           kh * kw * x.shape[-1]), x)
             if rows is None:   # whole images
+                # Fused with the pooling: this chunk's activation lives only in a scratch
+                # buffer, read from the cache by the pooling.
+                z_out = z[images] if pool is None else self._buffer(
+                    ("z", worker), (len(part), out_h, out_w, self.filters), x)
                 z_part, cols = conv2d_forward(part, kernel, None if fused else bias,
-                                              self.strides, self.padding, out=z[images],
+                                              self.strides, self.padding, out=z_out,
                                               cols_out=cols_buffer)
             else:              # a band of output rows of one large image (CPU only)
                 z_part = z[images, rows[0]:rows[1]]                    # (1, band_h, OW, F)
@@ -342,7 +358,11 @@ class Conv2D(Layer):
                           out=z_part.reshape(-1, self.filters))        # (band_h*OW, F)
                 if bias is not None and not fused:
                     z_part += bias
-            if fused:   # bias + ReLU in one pass, while z_part is still in the cache
+            if pool is not None:   # bias + ReLU + max pooling in one pass
+                pool_size, pooled, argmax = pool
+                cpu_kernels.bias_relu_pool(z_part, bias, pool_size, pooled[images],
+                                           argmax[images])
+            elif fused:   # bias + ReLU in one pass, while z_part is still in the cache
                 fused.bias_relu_(z_part, bias)
             return cols
 
@@ -351,9 +371,44 @@ class Conv2D(Layer):
         # Keep the im2col matrix for the backward pass when one chunk held the whole batch.
         whole_batch = len(pieces) == 1 and pieces[0][1] is None
         self._cols = cols if training and whole_batch else None
+
+    def fuses_pool(self, pool, x) -> bool:
+        """Whether :meth:`forward_pooled` can take ``pool``, the MaxPooling2D after this layer,
+        on input ``x``: on the CPU, for a bias + ReLU layer on the im2col path in chunks of
+        whole images (the tutorial's first layer; Winograd layers are not fused), and a
+        pooling of disjoint windows ("valid", strides = pool size)."""
+        out_h, out_w, _ = self.output_shape
+        return (isinstance(pool, MaxPooling2D) and pool.padding == "valid"
+                and pool.strides == pool.pool_size and cpu_kernels.usable(x)
+                and self._fused_kernels(x) is cpu_kernels and not self._uses_winograd(x)
+                and all(rows is None for _, rows in self._pieces(x))
+                and self.trainable_pool_backward(x))
+
+    def trainable_pool_backward(self, x):
+        """Whether :meth:`backward_pooled` can compute this layer's gradients from the pooling's
+        (it can when it skips the input gradient and takes ``cpu_kernels.conv2d_filter_grad``,
+        or builds grad_z first)."""
+        return True
+
+    def forward_pooled(self, x, pool, training=False):
+        """``pool.forward(self.forward(x))`` in one pass (see :meth:`fuses_pool`), without
+        writing this layer's activation (N, OH, OW, F) out: each chunk's activation goes from
+        the cache into the pooling. The tutorial's first layer, batch 32: that array is 92 MB,
+        written once and read once per step, and twice more in the backward pass.
+
+        ``pool`` keeps its argmax as if it had run; :meth:`backward_pooled` takes the pair back.
+        """
+        x = self._accept(x)
+        self.forget_forward_state()
+        pool.forget_forward_state()
+        shape = (x.shape[0], *pool.output_shape)
+        pooled = pool._recycle("y", shape, x)
+        argmax = pool._recycle("argmax", shape, x, dtype=np.uint8)
+        self._convolve_pieces(x, None, cpu_kernels, training, pool=(pool.pool_size, pooled, argmax))
         self._x = x
-        self._y = z if fused else self.activation.forward(z)
-        return self._y
+        pool._argmax, pool._x_shape = argmax, (x.shape[0], *self.output_shape)
+        self._pooled = pooled
+        return pooled
 
     def _uses_winograd(self, x):
         """Whether the forward pass takes Winograd's F(2x2, 3x3) (CPU, 3x3, stride 1, enough
@@ -463,44 +518,69 @@ class Conv2D(Layer):
         the chunks are shared among threads; their kernel and bias gradients are added
         up in chunk order, so the sums do not depend on the number of threads.
         """
+        if self._fused_kernels(grad_y):   # ReLU's backward fused into the passes below
+            return self._backward(grad_y, self._y, need_input_grad)
+        return self._backward(self.activation.backward(grad_y, self._y), None, need_input_grad)
+
+    def backward_pooled(self, grad_pooled, pool, need_input_grad=True):
+        """The backward pass of :meth:`forward_pooled`: grad_pooled, the gradient of the
+        pooling's output (N, OH // ph, OW // pw, F) -> grad_x; fills this layer's grads.
+
+        Only the pixel that won its window gets a gradient, and ReLU's backward keeps it if
+        the maximum was > 0. For an RGB first layer, ``cpu_kernels.conv2d_filter_grad``
+        reads that straight from the pooled arrays; otherwise grad_z is built first.
+        """
+        x, pooled = self._x, self._pooled
+        if not need_input_grad and self._direct_filter_grad(x):
+            grad_kernel, grad_bias = cpu_kernels.conv2d_filter_grad(
+                x, grad_pooled, self.params["kernel"].shape, self.strides, self.padding,
+                pooled=(pooled, pool._argmax, pool.pool_size))
+            self._store_grads(grad_kernel, grad_bias)
+            return None
+        grad_z = pool.backward(grad_pooled * (pooled > 0))
+        return self._backward(grad_z, None, need_input_grad)
+
+    def _backward(self, grad, relu_y, need_input_grad):
+        """The backward pass from ``grad``: grad_z, the gradient of conv(x) + bias, if
+        ``relu_y`` is None; else the gradient of ReLU's output ``relu_y``, which each
+        path below masks by relu_y > 0 in one of its own passes (no separate pass)."""
         kernel = self.params["kernel"]
         kh, kw = self.kernel_size
         out_h, out_w, _ = self.output_shape
         x = self._x
         n, channels = x.shape[0], x.shape[-1]
         chunk = n if self._cols is not None else self._images_per_chunk(x)
-        fused = self._fused_kernels(grad_y)
-        grad_z = None if fused else self.activation.backward(grad_y, self._y)
         if self._uses_winograd_backward(x, need_input_grad):
-            if fused:   # ReLU's backward for the whole batch, a slice per thread
-                grad_z = self._buffer("grad_z_batch", grad_y.shape, x)
+            grad_z = grad
+            if relu_y is not None:   # ReLU's backward for the whole batch, a slice per thread
+                grad_z = self._buffer("grad_z_batch", grad.shape, x)
                 cpu_threads.map_pieces(
-                    lambda images, _worker: fused.relu_backward(
-                        grad_y[images], self._y[images], out=grad_z[images]),
+                    lambda images, _worker: cpu_kernels.relu_backward(
+                        grad[images], relu_y[images], out=grad_z[images]),
                     cpu_threads.batch_slices(n))
             grad_x, grad_kernel, grad_bias = self._backward_winograd(x, grad_z, need_input_grad)
             self._store_grads(grad_kernel, grad_bias)
             self._cols = None
             return grad_x
         if not need_input_grad and self._direct_filter_grad(x):
-            # Few input channels (RGB), CPU: a direct loop, ReLU's backward fused into it.
+            # Few input channels (RGB), CPU: dot products on planes, ReLU's backward fused.
             grad_kernel, grad_bias = cpu_kernels.conv2d_filter_grad(
-                x, grad_y if fused else grad_z, kernel.shape, self.strides, self.padding,
-                y=self._y if fused else None)
+                x, grad, kernel.shape, self.strides, self.padding, y=relu_y)
             self._store_grads(grad_kernel, grad_bias)
             self._cols = None
             return None
         grad_x = self._recycle("grad_x", x.shape, x) if need_input_grad else None
+        fused = None if relu_y is None else self._fused_kernels(grad)
 
         def backpropagate(images, worker):
             count = images.stop - images.start
             rows = count * out_h * out_w
             if fused:   # ReLU's backward without a boolean temporary, chunk by chunk
                 grad_z_part = fused.relu_backward(
-                    grad_y[images], self._y[images],
+                    grad[images], relu_y[images],
                     out=self._buffer(("grad_z", worker), (count, out_h, out_w, self.filters), x))
             else:
-                grad_z_part = grad_z[images]
+                grad_z_part = grad[images]
             cols = self._cols
             if cols is None:   # rebuild this chunk's im2col matrix
                 cols = im2col(x[images], self.kernel_size, self.strides, self.padding,

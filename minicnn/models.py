@@ -106,14 +106,31 @@ class Sequential:
                        else self.layers[0].input_shape)
 
     # -- forward and backward ---------------------------------------------------
+    # A Conv2D + ReLU followed by a MaxPooling2D runs as one pass where the pair allows it
+    # (``Conv2D.fuses_pool``: on the CPU, the tutorial's first pair), so that the conv's
+    # activation, its largest array, is never written out. False: each layer on its own.
+    fuse_conv_pool = True
+
     def forward(self, x, training=False):
         """Output of the whole stack for a batch already on the device."""
         self._ensure_built(x)
         for layer in self.layers:   # last pass's arrays, free to be reused by this one
             layer.forget_forward_state()
+        # The steps of this pass, for the backward pass: (i,) for layer i alone, (i, i + 1)
+        # for a Conv2D and its MaxPooling2D run together.
+        self._steps = []
         with cpu_threads.single_threaded_blas():   # the threads are minicnn's (see cpu_threads)
-            for layer in self.layers:
-                x = layer.forward(x, training=training)
+            i = 0
+            while i < len(self.layers):
+                layer, following = self.layers[i], self.layers[i + 1:i + 2]
+                if (self.fuse_conv_pool and isinstance(layer, layers_module.Conv2D)
+                        and following and layer.fuses_pool(following[0], x)):
+                    x = layer.forward_pooled(x, following[0], training=training)
+                    self._steps.append((i, i + 1))
+                else:
+                    x = layer.forward(x, training=training)
+                    self._steps.append((i,))
+                i += len(self._steps[-1])
         return x
 
     def backward(self, grad, need_input_grad=True):
@@ -123,15 +140,19 @@ class Sequential:
         respect to the images, and a first Conv2D then skips computing it (its
         col2im is a good part of the step); None is returned in that case.
         """
-        if not self.layers:
-            return grad
+        steps = getattr(self, "_steps", None) or [(i,) for i in range(len(self.layers))]
         with cpu_threads.single_threaded_blas():   # the threads are minicnn's (see cpu_threads)
-            for layer in reversed(self.layers[1:]):
-                grad = layer.backward(grad)
-            first = self.layers[0]
-            if not need_input_grad and isinstance(first, layers_module.Conv2D):
-                return first.backward(grad, need_input_grad=False)
-            return first.backward(grad)
+            for step in reversed(steps):
+                layer = self.layers[step[0]]
+                wanted = need_input_grad or step[0] > 0
+                if len(step) == 2:   # a Conv2D and its pooling, run together
+                    grad = layer.backward_pooled(grad, self.layers[step[1]],
+                                                 need_input_grad=wanted)
+                elif not wanted and isinstance(layer, layers_module.Conv2D):
+                    grad = layer.backward(grad, need_input_grad=False)
+                else:
+                    grad = layer.backward(grad)
+        return grad
 
     __call__ = forward
 

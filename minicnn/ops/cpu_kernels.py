@@ -316,6 +316,52 @@ def _gradient_planes_kernel(grad_y, y, relu, row, planes, grad_bias):
                 planes[f, start + ox] = 0.0
 
 
+@_jit
+def _bias_relu_pool_kernel(z, bias, ph, pw, out, argmax):
+    """A Conv2D's bias + ReLU and the MaxPooling2D after it, in one pass over z:
+    out = max over the disjoint (ph, pw) windows of max(z + bias, 0), argmax = first winner.
+
+    z (N, OH, OW, F) -> out, argmax (N, OH // ph, OW // pw, F) (pooling "valid"). The
+    same numbers, NaN and ties included, as ``_bias_relu_kernel`` then
+    ``_maxpool_forward_kernel``; but z, the layer's largest array, is read once from
+    the cache instead of being written out and read back by the pooling layer.
+    """
+    n_images, out_h, out_w, filters = out.shape
+    for n in range(n_images):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                for i in range(ph):
+                    for j in range(pw):
+                        for f in range(filters):
+                            value = z[n, oy * ph + i, ox * pw + j, f] + bias[f]
+                            if value < 0:
+                                value = np.float32(0.0)
+                            if (i == 0 and j == 0) or value > out[n, oy, ox, f]:
+                                out[n, oy, ox, f] = value     # strict: first maximum wins
+                                argmax[n, oy, ox, f] = i * pw + j
+
+
+@_jit
+def _pooled_gradient_planes_kernel(grad_pooled, pooled, argmax, ph, pw, row, planes,
+                                   grad_bias):
+    """Like ``_gradient_planes_kernel`` for a Conv2D + ReLU whose output went through a
+    max pooling fused into it (``_bias_relu_pool_kernel``): grad_z at (oy, ox) is the
+    pooled gradient of its window if (oy, ox) held the window's maximum and that
+    maximum is > 0 (ReLU's backward), else 0. grad_pooled, pooled, argmax (PH, PW', F)."""
+    pooled_h, pooled_w, filters = grad_pooled.shape
+    planes[...] = 0.0
+    for py in range(pooled_h):
+        for px in range(pooled_w):
+            for f in range(filters):
+                if not pooled[py, px, f] > 0:
+                    continue
+                g = grad_pooled[py, px, f]
+                slot = argmax[py, px, f]
+                oy, ox = py * ph + slot // pw, px * pw + slot % pw
+                planes[f, oy * row + ox] = g
+                grad_bias[f] += g
+
+
 # Pixels a chunk in ``_filter_grad_dots_kernel``: 7 rows of 8 KB stay in the L1 cache.
 # The tutorial's first layer, one image: 0.48 ms in one pass, 0.44 in chunks of 2048.
 FILTER_GRAD_CHUNK = 2048
@@ -383,19 +429,22 @@ def _filter_grad_dots_kernel(x_planes, g_planes, row, grad_kernel):
 
 
 @_jit
-def _conv_filter_grad_kernel(x, grad_y, y, relu, pad_top, pad_left, grad_kernel, grad_bias):
+def _conv_filter_grad_kernel(x, grad_y, y, relu, argmax, ph, pw, out_h, out_w, pad_top,
+                             pad_left, grad_kernel, grad_bias):
     """grad_kernel[i, j, c, f] += sum over (n, oy, ox) of x[n, oy + i - pad_top,
     ox + j - pad_left, c] * grad_z[n, oy, ox, f] and grad_bias[f] += sum of grad_z[..., f],
-    for a stride-1 convolution; grad_z = grad_y * (y > 0) if ``relu`` else grad_y.
+    for a stride-1 convolution of output size (out_h, out_w), where grad_z is
+    grad_y * (y > 0) if ``relu`` else grad_y, or, if ``ph`` > 0, the gradient under a
+    fused (ph, pw) max pooling: grad_y, y and argmax are then the pooling's (see
+    ``_pooled_gradient_planes_kernel``).
 
-    Image by image: the input and the gradient go to padded planes, then
+    Image by image: the input and grad_z go to padded planes, then
     ``_filter_grad_dots_kernel`` takes the dot products. Each image's sums are taken
     in float32 (as a chunked matmul would), then added to the float64 totals.
     grad_kernel (KH, KW, C, F) and grad_bias (F,) are float64.
     """
-    n_images, height, width, channels = x.shape
-    _, out_h, out_w, filters = grad_y.shape
-    kh, kw = grad_kernel.shape[0], grad_kernel.shape[1]
+    n_images, channels = x.shape[0], x.shape[3]
+    kh, kw, _, filters = grad_kernel.shape
     row = out_w + kw - 1                    # the padded input's width
     wide = -(-kw // 3) * 3                  # taps j in threes, filters in fours
     many = -(-filters // 4) * 4
@@ -408,7 +457,11 @@ def _conv_filter_grad_kernel(x, grad_y, y, relu, pad_top, pad_left, grad_kernel,
     for n in range(n_images):
         _input_planes_kernel(x[n], pad_top, pad_left, row, x_planes)
         image_bias[:] = 0.0
-        _gradient_planes_kernel(grad_y[n], y[n], relu, row, g_planes, image_bias)
+        if ph > 0:
+            _pooled_gradient_planes_kernel(grad_y[n], y[n], argmax[n], ph, pw, row, g_planes,
+                                           image_bias)
+        else:
+            _gradient_planes_kernel(grad_y[n], y[n], relu, row, g_planes, image_bias)
         image_kernel[...] = 0.0
         _filter_grad_dots_kernel(x_planes, g_planes, row, image_kernel)
         for i in range(kh):
@@ -550,6 +603,8 @@ def _warm_up():
         maxpool2d_backward(out, argmax, x.shape, (1, 1), (1, 1), "valid")
         z = np.zeros((2, 2), np.float32)
         bias_relu_(z, np.zeros(2, np.float32))
+        bias_relu_pool(z.reshape(1, 2, 1, 2), np.zeros(2, np.float32), (2, 1),
+                       np.empty((1, 1, 1, 2), np.float32), np.empty((1, 1, 1, 2), np.uint8))
         relu_backward(z, z)
         conv2d_filter_grad(x, np.zeros((1, 2, 2, 2), np.float32), (2, 2, 1, 2), (1, 1),
                            "valid", y=np.zeros((1, 2, 2, 2), np.float32))
@@ -683,6 +738,15 @@ def relu_backward(grad_y, y, out=None):
     return grad_z
 
 
+def bias_relu_pool(z, bias, pool_size, out, argmax):
+    """pooled max(z + bias, 0) over disjoint windows ("valid"): z (N, OH, OW, F) ->
+    out, argmax (N, OH // ph, OW // pw, F), float32 and uint8 arrays to write into.
+    The numbers of ``bias_relu_`` then ``maxpool2d_forward`` (strides = pool_size),
+    without writing the activation out (see ``_bias_relu_pool_kernel``)."""
+    _bias_relu_pool_kernel(_c_contiguous(z), bias, pool_size[0], pool_size[1], out, argmax)
+    return out, argmax
+
+
 def winograd_input(x, pad_top, pad_left, first_row, tiles_h, tiles_w, out):
     """V = B^T d B of F(2x2, 3x3) (see ``winograd``) for some tile rows of x (N, H, W, C).
 
@@ -712,13 +776,17 @@ def winograd_gradient(grad_z, first_row, tiles_h, tiles_w, out):
 FILTER_GRAD_MAX_CHANNELS = 4
 
 
-def conv2d_filter_grad(x, grad_y, kernel_shape, strides=(1, 1), padding="valid", y=None):
+def conv2d_filter_grad(x, grad_y, kernel_shape, strides=(1, 1), padding="valid", y=None,
+                       pooled=None):
     """Kernel and bias gradients of a stride-1 convolution, without im2col.
 
     x (N, H, W, C), grad_y (N, OH, OW, F) -> (grad_kernel (KH, KW, C, F), grad_bias (F,)).
     With ``y`` (the ReLU's output, (N, OH, OW, F)) the gradient is first masked by
     ``y > 0``: ReLU's backward in the same pass. Equals ``conv.conv2d_backward``'s
     grad_kernel and grad_bias (to float32 rounding: the sums run in another order).
+    ``pooled=(pooled_y, argmax, (ph, pw))``: the convolution's ReLU output went through
+    a fused max pooling (:func:`bias_relu_pool`); grad_y is then the pooling's output
+    gradient, (N, OH // ph, OW // pw, F), and ``y`` is not used.
 
     For inputs with few channels (an RGB image): there im2col has KH*KW*C = 27 columns,
     the product cols.T @ grad_z is a skinny one that BLAS does slowly, and building cols
@@ -731,16 +799,22 @@ def conv2d_filter_grad(x, grad_y, kernel_shape, strides=(1, 1), padding="valid",
         raise ValueError(f"conv2d_filter_grad takes stride-1 convolutions only, got strides "
                          f"{tuple(strides)} (im2col + matmul handles the others)")
     kh, kw, channels, filters = kernel_shape
-    _, _, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
     x, grad_y = _c_contiguous(x), _c_contiguous(grad_y)
-    y = grad_y if y is None else _c_contiguous(y)
-    relu = y is not grad_y
+    if pooled is not None:
+        y, argmax, (ph, pw) = _c_contiguous(pooled[0]), _c_contiguous(pooled[1]), pooled[2]
+        relu = True
+    else:
+        y = grad_y if y is None else _c_contiguous(y)
+        relu = y is not grad_y
+        argmax, ph, pw = np.zeros((x.shape[0], 1, 1, 1), np.uint8), 0, 0
 
     def sums(images, _worker):   # float64 sums over a slice of the batch, one per thread
         grad_kernel = np.zeros(kernel_shape, np.float64)
         grad_bias = np.zeros(filters, np.float64)
-        _conv_filter_grad_kernel(x[images], grad_y[images], y[images], relu, pad_h[0],
-                                 pad_w[0], grad_kernel, grad_bias)
+        _conv_filter_grad_kernel(x[images], grad_y[images], y[images], relu, argmax[images],
+                                 ph, pw, out_h, out_w, pad_h[0], pad_w[0], grad_kernel,
+                                 grad_bias)
         return grad_kernel, grad_bias
 
     # Each image's float32 sums enter float64 totals, where adding a few dozen of them

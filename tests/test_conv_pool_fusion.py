@@ -1,0 +1,111 @@
+"""A Conv2D + ReLU and the MaxPooling2D after it, run as one pass (``Conv2D.forward_pooled``).
+
+``Sequential`` fuses such a pair on the CPU; the fused pass must give the numbers of
+the two layers run one after the other (``Sequential.fuse_conv_pool = False``): the
+same outputs and argmax bit for bit (same products, same ties), and the same gradients
+up to the order of float32 sums.
+"""
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import Conv2D, Dense, Flatten, MaxPooling2D, Sequential
+from minicnn.ops import cpu_kernels
+
+pytestmark = pytest.mark.skipif(not cpu_kernels.usable(np.zeros(1, np.float32)),
+                                reason="the fusion runs on the numba kernels")
+
+
+def _net(height, width, padding, pool, second_conv, bias_shift):
+    """RGB conv + pool (+ a second small conv + pool), flatten, dense; seeded weights.
+    ``bias_shift`` < 0 makes many activations 0: windows of ties after the ReLU."""
+    minicnn.clear_session()
+    layers = [Conv2D(5, 3, padding=padding, activation="relu", seed=1,
+                     input_shape=(height, width, 3)), MaxPooling2D(pool)]
+    if second_conv:   # 5 input channels: im2col, fusable, and it needs its input gradient
+        layers += [Conv2D(4, 3, padding="same", activation="relu", seed=2), MaxPooling2D(2)]
+    layers += [Flatten(), Dense(3, activation="softmax", seed=3)]
+    model = Sequential(layers)
+    for layer in model.layers:
+        if isinstance(layer, Conv2D):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, np.full_like(bias, bias_shift) + 0.1 * np.arange(
+                bias.size, dtype=np.float32)])
+    return model
+
+
+def _pass(model, x, grad, fuse, need_input_grad):
+    model.fuse_conv_pool = fuse
+    y = model.forward(x, training=True).copy()
+    argmax = model.layers[1]._argmax.copy()
+    grad_x = model.backward(grad, need_input_grad=need_input_grad)
+    grads = {(layer.name, key): value.copy()
+             for layer in model.layers for key, value in layer.grads.items()}
+    return y, argmax, None if grad_x is None else grad_x.copy(), grads, list(model._steps)
+
+
+@pytest.mark.parametrize("height,width,padding,pool", [
+    (12, 10, "same", 2), (11, 9, "valid", 2), (13, 14, "same", 3), (9, 12, "valid", (2, 3))])
+@pytest.mark.parametrize("second_conv", [False, True])
+@pytest.mark.parametrize("bias_shift", [0.0, -1.5])
+@pytest.mark.parametrize("need_input_grad", [False, True])
+def test_fused_conv_pool_gives_the_unfused_numbers(height, width, padding, pool, second_conv,
+                                                    bias_shift, need_input_grad):
+    model = _net(height, width, padding, pool, second_conv, bias_shift)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, height, width, 3)).astype(np.float32)
+    grad = rng.standard_normal((4, 3)).astype(np.float32)
+    plain = _pass(model, x, grad, False, need_input_grad)
+    fused = _pass(model, x, grad, True, need_input_grad)
+    assert all(len(step) == 1 for step in plain[4])
+    assert fused[4][0] == (0, 1)                       # the first pair did run fused
+    assert ((2, 3) in fused[4]) == second_conv
+    np.testing.assert_array_equal(fused[0], plain[0])   # outputs
+    np.testing.assert_array_equal(fused[1], plain[1])   # the first pooling's argmax
+    if need_input_grad:
+        np.testing.assert_allclose(fused[2], plain[2], rtol=1e-5, atol=1e-6)
+    else:
+        assert fused[2] is None and plain[2] is None
+    assert fused[3].keys() == plain[3].keys()
+    for key, value in plain[3].items():
+        np.testing.assert_allclose(fused[3][key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_fused_training_repeats_and_learns_like_the_unfused_one():
+    """A few SGD steps with and without the fusion end at the same weights."""
+    rng = np.random.default_rng(3)
+    x = rng.random((8, 12, 12, 3), dtype=np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
+    weights = {}
+    for fuse in (False, True):
+        model = _net(12, 12, "same", 2, True, 0.0)
+        model.fuse_conv_pool = fuse
+        model.compile(minicnn.SGD(0.05, momentum=0.9), "categorical_crossentropy")
+        for _ in range(5):
+            model.train_on_batch(x, y)
+        weights[fuse] = [w for layer in model.layers for w in layer.get_weights()]
+    for unfused, fused in zip(weights[False], weights[True]):
+        np.testing.assert_allclose(fused, unfused, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["overlapping windows", "same padding", "winograd layer",
+                                  "float64", "linear activation"])
+def test_pairs_that_are_not_fused(case):
+    """Only ReLU + bias convolutions on the im2col path, float32 on the CPU, with a
+    pooling of disjoint "valid" windows, are fused; anything else runs layer by layer."""
+    channels, pool, conv = 3, MaxPooling2D(2), dict(activation="relu")
+    if case == "overlapping windows":
+        pool = MaxPooling2D(3, strides=2)
+    elif case == "same padding":
+        pool = MaxPooling2D(2, padding="same")
+    elif case == "winograd layer":
+        channels = 32
+    elif case == "linear activation":
+        conv = dict(activation=None)
+    minicnn.clear_session()
+    model = Sequential([Conv2D(4, 3, padding="same", input_shape=(10, 9, channels), **conv),
+                        pool, Flatten(), Dense(2)])
+    x = np.random.default_rng(0).random((2, 10, 9, channels))
+    x = x if case == "float64" else x.astype(np.float32)
+    model.forward(x, training=True)
+    assert all(len(step) == 1 for step in model._steps)
