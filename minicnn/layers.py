@@ -377,18 +377,10 @@ class Conv2D(Layer):
         on input ``x``: on the CPU, for a bias + ReLU layer on the im2col path in chunks of
         whole images (the tutorial's first layer; Winograd layers are not fused), and a
         pooling of disjoint windows ("valid", strides = pool size)."""
-        out_h, out_w, _ = self.output_shape
         return (isinstance(pool, MaxPooling2D) and pool.padding == "valid"
                 and pool.strides == pool.pool_size and cpu_kernels.usable(x)
                 and self._fused_kernels(x) is cpu_kernels and not self._uses_winograd(x)
-                and all(rows is None for _, rows in self._pieces(x))
-                and self.trainable_pool_backward(x))
-
-    def trainable_pool_backward(self, x):
-        """Whether :meth:`backward_pooled` can compute this layer's gradients from the pooling's
-        (it can when it skips the input gradient and takes ``cpu_kernels.conv2d_filter_grad``,
-        or builds grad_z first)."""
-        return True
+                and all(rows is None for _, rows in self._pieces(x)))
 
     def forward_pooled(self, x, pool, training=False):
         """``pool.forward(self.forward(x))`` in one pass (see :meth:`fuses_pool`), without
@@ -404,7 +396,8 @@ class Conv2D(Layer):
         shape = (x.shape[0], *pool.output_shape)
         pooled = pool._recycle("y", shape, x)
         argmax = pool._recycle("argmax", shape, x, dtype=np.uint8)
-        self._convolve_pieces(x, None, cpu_kernels, training, pool=(pool.pool_size, pooled, argmax))
+        self._convolve_pieces(x, None, cpu_kernels, training,
+                              pool=(pool.pool_size, pooled, argmax))
         self._x = x
         pool._argmax, pool._x_shape = argmax, (x.shape[0], *self.output_shape)
         self._pooled = pooled

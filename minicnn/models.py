@@ -56,6 +56,7 @@ class Sequential:
         self.stop_training = False
         self.history = History()
         self._shuffle_rng = None
+        self._steps: list = []   # how the last forward pass ran the layers (see forward)
         for layer in layers or []:
             self.add(layer)
 
@@ -140,7 +141,7 @@ class Sequential:
         respect to the images, and a first Conv2D then skips computing it (its
         col2im is a good part of the step); None is returned in that case.
         """
-        steps = getattr(self, "_steps", None) or [(i,) for i in range(len(self.layers))]
+        steps = self._steps or [(i,) for i in range(len(self.layers))]
         with cpu_threads.single_threaded_blas():   # the threads are minicnn's (see cpu_threads)
             for step in reversed(steps):
                 layer = self.layers[step[0]]

@@ -1,6 +1,7 @@
 """numba kernels for the CPU: the copy loops of im2col/col2im and max pooling,
-the fused bias/ReLU passes, a direct kernel gradient for RGB inputs, and the
-tile transforms of Winograd's F(2x2, 3x3) (defined in NumPy in ``winograd.py``).
+the fused bias/ReLU (and bias/ReLU/max-pool) passes, the kernel gradient of
+RGB layers as dot products on image planes, and the tile transforms of
+Winograd's F(2x2, 3x3) (defined in NumPy in ``winograd.py``).
 
 ``conv.py`` and ``pooling.py`` define these operations in vectorised NumPy
 (the portable definition); here the same operations are written as plain
@@ -279,6 +280,31 @@ def _relu_backward_kernel(grad_y, y, grad_z):
 
 
 @_jit
+def _bias_relu_pool_kernel(z, bias, ph, pw, out, argmax):
+    """A Conv2D's bias + ReLU and the MaxPooling2D after it, in one pass over z:
+    out = max over the disjoint (ph, pw) windows of max(z + bias, 0), argmax = first winner.
+
+    z (N, OH, OW, F) -> out, argmax (N, OH // ph, OW // pw, F) (pooling "valid"). The
+    same numbers, NaN and ties included, as ``_bias_relu_kernel`` then
+    ``_maxpool_forward_kernel``; but z, the layer's largest array, is read once from
+    the cache instead of being written out and read back by the pooling layer.
+    """
+    n_images, out_h, out_w, filters = out.shape
+    for n in range(n_images):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                for i in range(ph):
+                    for j in range(pw):
+                        for f in range(filters):
+                            value = z[n, oy * ph + i, ox * pw + j, f] + bias[f]
+                            if value < 0:
+                                value = np.float32(0.0)
+                            if (i == 0 and j == 0) or value > out[n, oy, ox, f]:
+                                out[n, oy, ox, f] = value     # strict: first maximum wins
+                                argmax[n, oy, ox, f] = i * pw + j
+
+
+@_jit
 def _input_planes_kernel(x, pad_top, pad_left, row, planes):
     """One image x (H, W, C) -> planes (C, length): each channel's zero-padded image,
     ``row`` pixels a row, the rows one after another, then zeros to the end.
@@ -314,31 +340,6 @@ def _gradient_planes_kernel(grad_y, y, relu, row, planes, grad_bias):
         for f in range(filters):
             for ox in range(out_w, row):
                 planes[f, start + ox] = 0.0
-
-
-@_jit
-def _bias_relu_pool_kernel(z, bias, ph, pw, out, argmax):
-    """A Conv2D's bias + ReLU and the MaxPooling2D after it, in one pass over z:
-    out = max over the disjoint (ph, pw) windows of max(z + bias, 0), argmax = first winner.
-
-    z (N, OH, OW, F) -> out, argmax (N, OH // ph, OW // pw, F) (pooling "valid"). The
-    same numbers, NaN and ties included, as ``_bias_relu_kernel`` then
-    ``_maxpool_forward_kernel``; but z, the layer's largest array, is read once from
-    the cache instead of being written out and read back by the pooling layer.
-    """
-    n_images, out_h, out_w, filters = out.shape
-    for n in range(n_images):
-        for oy in range(out_h):
-            for ox in range(out_w):
-                for i in range(ph):
-                    for j in range(pw):
-                        for f in range(filters):
-                            value = z[n, oy * ph + i, ox * pw + j, f] + bias[f]
-                            if value < 0:
-                                value = np.float32(0.0)
-                            if (i == 0 and j == 0) or value > out[n, oy, ox, f]:
-                                out[n, oy, ox, f] = value     # strict: first maximum wins
-                                argmax[n, oy, ox, f] = i * pw + j
 
 
 @_jit
