@@ -374,13 +374,16 @@ class Conv2D(Layer):
 
     def fuses_pool(self, pool, x) -> bool:
         """Whether :meth:`forward_pooled` can take ``pool``, the MaxPooling2D after this layer,
-        on input ``x``: on the CPU, for a bias + ReLU layer on the im2col path in chunks of
-        whole images (the tutorial's first layer; Winograd layers are not fused), and a
-        pooling of disjoint windows ("valid", strides = pool size)."""
-        return (isinstance(pool, MaxPooling2D) and pool.padding == "valid"
-                and pool.strides == pool.pool_size and cpu_kernels.usable(x)
-                and self._fused_kernels(x) is cpu_kernels and not self._uses_winograd(x)
-                and all(rows is None for _, rows in self._pieces(x)))
+        on input ``x``: on the CPU, for a bias + ReLU layer and a pooling of disjoint windows
+        ("valid", strides = pool size); on the im2col path if its chunks are whole images
+        (the tutorial's first layer), by Winograd if the windows are 2x2 (Winograd's output
+        tiles: the tutorial's other layers)."""
+        if not (isinstance(pool, MaxPooling2D) and pool.padding == "valid"
+                and pool.strides == pool.pool_size and self._fused_kernels(x) is cpu_kernels):
+            return False
+        if self._uses_winograd(x):
+            return pool.pool_size == (2, 2)
+        return all(rows is None for _, rows in self._pieces(x))
 
     def forward_pooled(self, x, pool, training=False):
         """``pool.forward(self.forward(x))`` in one pass (see :meth:`fuses_pool`), without
@@ -396,8 +399,11 @@ class Conv2D(Layer):
         shape = (x.shape[0], *pool.output_shape)
         pooled = pool._recycle("y", shape, x)
         argmax = pool._recycle("argmax", shape, x, dtype=np.uint8)
-        self._convolve_pieces(x, None, cpu_kernels, training,
-                              pool=(pool.pool_size, pooled, argmax))
+        if self._uses_winograd(x):
+            self._forward_winograd(x, None, True, pool=(pooled, argmax))
+        else:
+            self._convolve_pieces(x, None, cpu_kernels, training,
+                                  pool=(pool.pool_size, pooled, argmax))
         self._x = x
         pool._argmax, pool._x_shape = argmax, (x.shape[0], *self.output_shape)
         self._pooled = pooled
@@ -410,14 +416,15 @@ class Conv2D(Layer):
         return (self.cpu_winograd and winograd.applies(self.kernel_size, self.strides)
                 and x.shape[-1] >= self.winograd_min_channels and cpu_kernels.usable(x))
 
-    def _forward_winograd(self, x, z, relu):
-        """z = conv(x) + bias (then ReLU if ``relu``) by F(2x2, 3x3), on the CPU."""
+    def _forward_winograd(self, x, z, relu, pool=None):
+        """z = conv(x) + bias (then ReLU if ``relu``) by F(2x2, 3x3), on the CPU; with
+        ``pool=(pooled, argmax)``, ReLU'd and max-pooled 2x2 into those instead of z."""
         _, _, pad_h, pad_w = conv_geometry(x.shape, self.kernel_size, self.strides, self.padding)
         bias = self.params.get("bias")
         if bias is None:
             bias = np.zeros(self.filters, dtype=x.dtype)
         u = winograd.transform_kernel(self.params["kernel"])          # (16, C, F)
-        self._correlate_winograd(x, u, bias, relu, pad_h[0], pad_w[0], z)
+        self._correlate_winograd(x, u, bias, relu, pad_h[0], pad_w[0], z, pool)
 
     def _winograd_pieces(self, n, tiles_h, tiles_w):
         """Pieces of whole tile rows, numbered across the batch: ``(first, stop)`` pairs of
@@ -426,16 +433,18 @@ class Conv2D(Layer):
         total = n * tiles_h                                           # tile rows in the batch
         return [(first, min(first + rows, total)) for first in range(0, total, rows)]
 
-    def _correlate_winograd(self, x, u, bias, relu, pad_top, pad_left, out):
+    def _correlate_winograd(self, x, u, bias, relu, pad_top, pad_left, out, pool=None):
         """out (N, OH, OW, F) = sum of x[n, y+i-pad_top, x+j-pad_left, c] * g[i, j, c, f] + bias
         (then ReLU if ``relu``), by F(2x2, 3x3), given U = G g G^T (16, C, F).
 
         The tile rows are cut into pieces shared among the threads; each piece is
         transformed, multiplied (16 products (tiles, C) @ (C, F)) and transformed back
-        while in the cache.
+        while in the cache. ``pool=(pooled, argmax)`` (then ``out`` is None): each tile's
+        2x2 output block, ReLU'd, is a window of the 2x2 max pooling after this layer,
+        whose output goes to pooled and argmax (N, OH // 2, OW // 2, F).
         """
         n, _, _, channels = x.shape
-        _, out_h, out_w, filters = out.shape
+        out_h, out_w, filters = self.output_shape if out is None else out.shape[1:]
         tiles_h, tiles_w = winograd.tile_counts(out_h, out_w)
 
         def correlate(piece, worker):
@@ -447,7 +456,10 @@ class Conv2D(Layer):
             # Sum over channels of U[k] * V[k] for the 16 positions k, every tile at once:
             # 16 products (tiles, C) @ (C, F) in one call, on views of V and M.
             np.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
-            cpu_kernels.winograd_output(m, bias, relu, first, tiles_h, tiles_w, out)
+            if pool is None:
+                cpu_kernels.winograd_output(m, bias, relu, first, tiles_h, tiles_w, out)
+            else:
+                cpu_kernels.winograd_output_pool(m, bias, first, tiles_h, tiles_w, *pool)
 
         cpu_threads.map_pieces(correlate, self._winograd_pieces(n, tiles_h, tiles_w))
 

@@ -16,13 +16,15 @@ pytestmark = pytest.mark.skipif(not cpu_kernels.usable(np.zeros(1, np.float32)),
                                 reason="the fusion runs on the numba kernels")
 
 
-def _net(height, width, padding, pool, second_conv, bias_shift):
+def _net(height, width, padding, pool, second_conv, bias_shift, filters=5):
     """RGB conv + pool (+ a second small conv + pool), flatten, dense; seeded weights.
-    ``bias_shift`` < 0 makes many activations 0: windows of ties after the ReLU."""
+    The second conv needs its input gradient; it runs by im2col on ``filters`` = 5
+    channels, by Winograd on 32. ``bias_shift`` < 0 makes many activations 0: windows
+    of ties after the ReLU."""
     minicnn.clear_session()
-    layers = [Conv2D(5, 3, padding=padding, activation="relu", seed=1,
+    layers = [Conv2D(filters, 3, padding=padding, activation="relu", seed=1,
                      input_shape=(height, width, 3)), MaxPooling2D(pool)]
-    if second_conv:   # 5 input channels: im2col, fusable, and it needs its input gradient
+    if second_conv:
         layers += [Conv2D(4, 3, padding="same", activation="relu", seed=2), MaxPooling2D(2)]
     layers += [Flatten(), Dense(3, activation="softmax", seed=3)]
     model = Sequential(layers)
@@ -46,12 +48,15 @@ def _pass(model, x, grad, fuse, need_input_grad):
 
 @pytest.mark.parametrize("height,width,padding,pool", [
     (12, 10, "same", 2), (11, 9, "valid", 2), (13, 14, "same", 3), (9, 12, "valid", (2, 3))])
-@pytest.mark.parametrize("second_conv", [False, True])
+@pytest.mark.parametrize("second_conv,filters", [(False, 5), (True, 5), (True, 32)])
 @pytest.mark.parametrize("bias_shift", [0.0, -1.5])
 @pytest.mark.parametrize("need_input_grad", [False, True])
 def test_fused_conv_pool_gives_the_unfused_numbers(height, width, padding, pool, second_conv,
-                                                    bias_shift, need_input_grad):
-    model = _net(height, width, padding, pool, second_conv, bias_shift)
+                                                    filters, bias_shift, need_input_grad):
+    model = _net(height, width, padding, pool, second_conv, bias_shift, filters)
+    if filters == 32:   # (the assertions below would hold without Winograd, vacuously)
+        x_second = np.zeros((1, *model.layers[2].input_shape), np.float32)
+        assert model.layers[2]._uses_winograd(x_second)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, height, width, 3)).astype(np.float32)
     grad = rng.standard_normal((4, 3)).astype(np.float32)
@@ -88,18 +93,19 @@ def test_fused_training_repeats_and_learns_like_the_unfused_one():
         np.testing.assert_allclose(fused, unfused, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", ["overlapping windows", "same padding", "winograd layer",
+@pytest.mark.parametrize("case", ["overlapping windows", "same padding", "winograd, 3x3 pool",
                                   "float64", "linear activation"])
 def test_pairs_that_are_not_fused(case):
-    """Only ReLU + bias convolutions on the im2col path, float32 on the CPU, with a
-    pooling of disjoint "valid" windows, are fused; anything else runs layer by layer."""
+    """Only ReLU + bias convolutions, float32 on the CPU, with a pooling of disjoint
+    "valid" windows (2x2 after a Winograd layer), are fused; anything else runs layer by
+    layer."""
     channels, pool, conv = 3, MaxPooling2D(2), dict(activation="relu")
     if case == "overlapping windows":
         pool = MaxPooling2D(3, strides=2)
     elif case == "same padding":
         pool = MaxPooling2D(2, padding="same")
-    elif case == "winograd layer":
-        channels = 32
+    elif case == "winograd, 3x3 pool":   # the pooling windows are not Winograd's tiles
+        channels, pool = 32, MaxPooling2D(3)
     elif case == "linear activation":
         conv = dict(activation=None)
     minicnn.clear_session()

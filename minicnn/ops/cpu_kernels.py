@@ -517,6 +517,23 @@ def _winograd_input_kernel(x, pad_top, pad_left, first_row, tiles_h, tiles_w, v)
 
 
 @_jit
+def _winograd_output_block(m, t, f, bias):
+    """Y = A^T M A + bias for filter f of tile t of m (tiles, 16, F): its 2x2 outputs
+    (y00, y01, y10, y11)."""
+    # A^T M (2 x 4), then (A^T M) A (2 x 2)
+    top0 = m[t, 0, f] + m[t, 4, f] + m[t, 8, f]
+    top1 = m[t, 1, f] + m[t, 5, f] + m[t, 9, f]
+    top2 = m[t, 2, f] + m[t, 6, f] + m[t, 10, f]
+    top3 = m[t, 3, f] + m[t, 7, f] + m[t, 11, f]
+    bot0 = m[t, 4, f] - m[t, 8, f] - m[t, 12, f]
+    bot1 = m[t, 5, f] - m[t, 9, f] - m[t, 13, f]
+    bot2 = m[t, 6, f] - m[t, 10, f] - m[t, 14, f]
+    bot3 = m[t, 7, f] - m[t, 11, f] - m[t, 15, f]
+    return (top0 + top1 + top2 + bias, top1 - top2 - top3 + bias,
+            bot0 + bot1 + bot2 + bias, bot1 - bot2 - bot3 + bias)
+
+
+@_jit
 def _winograd_output_kernel(m, bias, relu, first_row, tiles_h, tiles_w, out):
     """Y = A^T M A + bias (then ReLU if ``relu``): m (rows*tiles_w, 16, F) -> the 2x2
     output blocks of those tiles in out (N, OH, OW, F); blocks sticking out of an odd
@@ -529,27 +546,45 @@ def _winograd_output_kernel(m, bias, relu, first_row, tiles_h, tiles_w, out):
             t = (r - first_row) * tiles_w + tx
             ox = 2 * tx
             for f in range(filters):
-                # A^T M (2 x 4), then (A^T M) A (2 x 2)
-                top0 = m[t, 0, f] + m[t, 4, f] + m[t, 8, f]
-                top1 = m[t, 1, f] + m[t, 5, f] + m[t, 9, f]
-                top2 = m[t, 2, f] + m[t, 6, f] + m[t, 10, f]
-                top3 = m[t, 3, f] + m[t, 7, f] + m[t, 11, f]
-                bot0 = m[t, 4, f] - m[t, 8, f] - m[t, 12, f]
-                bot1 = m[t, 5, f] - m[t, 9, f] - m[t, 13, f]
-                bot2 = m[t, 6, f] - m[t, 10, f] - m[t, 14, f]
-                bot3 = m[t, 7, f] - m[t, 11, f] - m[t, 15, f]
-                block = ((top0 + top1 + top2 + bias[f], top1 - top2 - top3 + bias[f]),
-                         (bot0 + bot1 + bot2 + bias[f], bot1 - bot2 - bot3 + bias[f]))
+                block = _winograd_output_block(m, t, f, bias[f])
                 for p in range(2):
                     if oy + p >= out_h:
                         break
                     for q in range(2):
                         if ox + q >= out_w:
                             break
-                        value = block[p][q]
+                        value = block[2 * p + q]
                         if relu and value < 0:
                             value = np.float32(0.0)
                         out[n, oy + p, ox + q, f] = value
+
+
+@_jit
+def _winograd_output_pool_kernel(m, bias, first_row, tiles_h, tiles_w, pooled, argmax):
+    """The output transform, ReLU and a 2x2 max pooling in one pass: each tile's 2x2
+    output block is one pooling window. pooled, argmax (N, OH // 2, OW // 2, F); the
+    blocks of an odd size's last row or column are dropped, as pooling "valid" drops
+    them. The numbers of ``_winograd_output_kernel`` then ``_maxpool_forward_kernel``."""
+    _, pooled_h, pooled_w, filters = pooled.shape
+    rows = m.shape[0] // tiles_w
+    zero = np.float32(0.0)
+    for r in range(first_row, first_row + rows):
+        n, ty = r // tiles_h, r % tiles_h
+        if ty >= pooled_h:
+            continue
+        for tx in range(min(tiles_w, pooled_w)):
+            t = (r - first_row) * tiles_w + tx
+            for f in range(filters):
+                block = _winograd_output_block(m, t, f, bias[f])
+                best, slot = zero, 0
+                for s in range(4):
+                    value = block[s]
+                    if value < 0:
+                        value = zero
+                    if s == 0 or value > best:   # strict: first maximum wins ties
+                        best, slot = value, s
+                pooled[n, ty, tx, f] = best
+                argmax[n, ty, tx, f] = slot
 
 
 @_jit
@@ -764,6 +799,14 @@ def winograd_output(m, bias, relu, first_row, tiles_h, tiles_w, out):
     tile rows' 2x2 output blocks of out (N, OH, OW, F)."""
     _winograd_output_kernel(m, bias, relu, first_row, tiles_h, tiles_w, out)
     return out
+
+
+def winograd_output_pool(m, bias, first_row, tiles_h, tiles_w, pooled, argmax):
+    """Y = A^T M A + bias, ReLU'd and max-pooled over each 2x2 output block, from
+    m (rows*tiles_w, 16, F) into those tile rows' windows of pooled and argmax
+    (N, OH // 2, OW // 2, F)."""
+    _winograd_output_pool_kernel(m, bias, first_row, tiles_h, tiles_w, pooled, argmax)
+    return pooled, argmax
 
 
 def winograd_gradient(grad_z, first_row, tiles_h, tiles_w, out):
