@@ -182,10 +182,13 @@ def test_small_inputs_and_strided_layers_keep_im2col(cpu_device):
 @settings(max_examples=40, deadline=None)
 @given(h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 5), f=st.integers(1, 4),
        batch=st.integers(1, 3), padding=st.sampled_from(["same", "valid"]),
-       tiles_per_piece=st.sampled_from([1, 5, 192]), seed=st.integers(0, 2**16))
-def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece, seed):
-    """Any size, channel count and piece size: the numba Winograd path of a layer (forward,
-    kernel and input gradients) equals the direct convolution and the chain rule."""
+       tiles_per_piece=st.sampled_from([1, 5, 192]),
+       small_product_tiles=st.sampled_from([1, 4, 512]), seed=st.integers(0, 2**16))
+def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece,
+                                 small_product_tiles, seed):
+    """Any size, channel count, piece size and chunk of the kernel gradient's products:
+    the numba Winograd path of a layer (forward, kernel and input gradients) equals the
+    direct convolution and the chain rule."""
     if padding == "valid" and (h < 3 or w < 3):
         return   # no output at all: the layer refuses such inputs (tested elsewhere)
     rng = np.random.default_rng(seed)
@@ -193,6 +196,7 @@ def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece, se
     layer.build((h, w, c))
     layer.winograd_min_channels = 1
     layer.winograd_tiles_per_piece = tiles_per_piece
+    layer.winograd_small_product_tiles = small_product_tiles   # c * f <= 20: small products
     kernel, bias = _random(rng, 3, 3, c, f), _random(rng, f)
     layer.set_weights([kernel, bias])
     x = _random(rng, batch, h, w, c)
