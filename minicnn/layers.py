@@ -434,7 +434,8 @@ class Conv2D(Layer):
         total = n * tiles_h                                           # tile rows in the batch
         return [(first, min(first + rows, total)) for first in range(0, total, rows)]
 
-    def _correlate_winograd(self, x, u, bias, relu, pad_top, pad_left, out, pool=None):
+    def _correlate_winograd(self, x, u, bias, relu, pad_top, pad_left, out, pool=None,
+                            argmax=None):
         """out (N, OH, OW, F) = sum of x[n, y+i-pad_top, x+j-pad_left, c] * g[i, j, c, f] + bias
         (then ReLU if ``relu``), by F(2x2, 3x3), given U = G g G^T (16, C, F).
 
@@ -442,7 +443,9 @@ class Conv2D(Layer):
         transformed, multiplied (16 products (tiles, C) @ (C, F)) and transformed back
         while in the cache. ``pool=(pooled, argmax)`` (then ``out`` is None): each tile's
         2x2 output block, ReLU'd, is a window of the 2x2 max pooling after this layer,
-        whose output goes to pooled and argmax (N, OH // 2, OW // 2, F).
+        whose output goes to pooled and argmax (N, OH // 2, OW // 2, F). With ``argmax``,
+        x is the output gradient of a 2x2 max pooling, whose input gradient is correlated
+        without being written out (``cpu_kernels.winograd_unpooled_input``).
         """
         n, _, _, channels = x.shape
         out_h, out_w, filters = self.output_shape if out is None else out.shape[1:]
@@ -453,7 +456,11 @@ class Conv2D(Layer):
             tiles = (stop - first) * tiles_w
             v = self._buffer(("winograd_v", worker), (tiles, 16, channels), x)
             m = self._buffer(("winograd_m", worker), (tiles, 16, filters), x)
-            cpu_kernels.winograd_input(x, pad_top, pad_left, first, tiles_h, tiles_w, v)
+            if argmax is None:
+                cpu_kernels.winograd_input(x, pad_top, pad_left, first, tiles_h, tiles_w, v)
+            else:
+                cpu_kernels.winograd_unpooled_input(x, argmax, pad_top, pad_left, first, tiles_h,
+                                                    tiles_w, v)
             # Sum over channels of U[k] * V[k] for the 16 positions k, every tile at once:
             # 16 products (tiles, C) @ (C, F) in one call, on views of V and M.
             np.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
@@ -473,8 +480,13 @@ class Conv2D(Layer):
         return (self._uses_winograd(x)
                 and (not need_input_grad or self.filters >= self.winograd_min_channels))
 
-    def _backward_winograd(self, x, grad_z, need_input_grad):
+    def _backward_winograd(self, x, grad_z, need_input_grad, argmax=None):
         """(grad_x or None, grad_kernel, grad_bias) by Winograd, on the CPU.
+
+        With ``argmax``, grad_z is given pooled: this layer's output went through a fused
+        2x2 max pooling (:meth:`forward_pooled`) with that argmax, and grad_z is the
+        pooling's output gradient, masked by ReLU's backward (N, OH // 2, OW // 2, F);
+        the transforms read grad_z's unpooled values from it on the fly.
 
         Kernel gradient: for a few images at a time, V = B^T d B of the input tiles and
         Z = A g A^T of the 2x2 blocks of grad_z, then 16 products V[k]^T @ Z[k]
@@ -506,8 +518,12 @@ class Conv2D(Layer):
             first_row = images.start * tiles_h
             cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], first_row, tiles_h, tiles_w,
                                        v.transpose(1, 0, 2))
-            cpu_kernels.winograd_gradient(grad_z, first_row, tiles_h, tiles_w,
-                                          z.transpose(1, 0, 2))
+            if argmax is None:
+                cpu_kernels.winograd_gradient(grad_z, first_row, tiles_h, tiles_w,
+                                              z.transpose(1, 0, 2))
+            else:
+                cpu_kernels.winograd_unpooled_gradient(grad_z, argmax, first_row, tiles_h,
+                                                       tiles_w, z.transpose(1, 0, 2))
             summed = np.matmul(v[:, :chunk].transpose(0, 2, 1), z[:, :chunk])   # (16, C, F)
             if chunk < tiles:   # small products: a few tiles at a time (see above)
                 part = self._buffer(("winograd_part", worker), summed.shape, x)
@@ -526,7 +542,7 @@ class Conv2D(Layer):
             turned = winograd.flip_kernel(self.params["kernel"])          # (3, 3, F, C)
             self._correlate_winograd(grad_z, winograd.transform_kernel(turned),
                                      np.zeros(channels, dtype=x.dtype), False,
-                                     2 - pad_h[0], 2 - pad_w[0], grad_x)
+                                     2 - pad_h[0], 2 - pad_w[0], grad_x, argmax=argmax)
         return grad_x, grad_kernel, grad_bias
 
     def backward(self, grad_y, need_input_grad=True):
@@ -546,8 +562,9 @@ class Conv2D(Layer):
         pooling's output (N, OH // ph, OW // pw, F) -> grad_x; fills this layer's grads.
 
         Only the pixel that won its window gets a gradient, and ReLU's backward keeps it if
-        the maximum was > 0. For an RGB first layer, ``cpu_kernels.conv2d_filter_grad``
-        reads that straight from the pooled arrays; otherwise grad_z is built first.
+        the maximum was > 0. An RGB first layer's ``cpu_kernels.conv2d_filter_grad`` and
+        the Winograd transforms read that straight from the pooled arrays; otherwise
+        grad_z (N, OH, OW, F) is built first, by the pooling's backward pass.
         """
         x, pooled = self._x, self._pooled
         if not need_input_grad and self._direct_filter_grad(x):
@@ -556,8 +573,13 @@ class Conv2D(Layer):
                 pooled=(pooled, pool._argmax, pool.pool_size))
             self._store_grads(grad_kernel, grad_bias)
             return None
-        grad_z = pool.backward(grad_pooled * (pooled > 0))
-        return self._backward(grad_z, None, need_input_grad)
+        grad_pooled = grad_pooled * (pooled > 0)          # ReLU's backward at the winners
+        if self._uses_winograd_backward(x, need_input_grad):   # (then the pool is 2x2)
+            grad_x, grad_kernel, grad_bias = self._backward_winograd(
+                x, grad_pooled, need_input_grad, argmax=pool._argmax)
+            self._store_grads(grad_kernel, grad_bias)
+            return grad_x
+        return self._backward(pool.backward(grad_pooled), None, need_input_grad)
 
     def _backward(self, grad, relu_y, need_input_grad):
         """The backward pass from ``grad``: grad_z, the gradient of conv(x) + bias, if

@@ -19,13 +19,14 @@ pytestmark = pytest.mark.skipif(not cpu_kernels.usable(np.zeros(1, np.float32)),
 def _net(height, width, padding, pool, second_conv, bias_shift, filters=5):
     """RGB conv + pool (+ a second small conv + pool), flatten, dense; seeded weights.
     The second conv needs its input gradient; it runs by im2col on ``filters`` = 5
-    channels, by Winograd on 32. ``bias_shift`` < 0 makes many activations 0: windows
+    channels, by Winograd (forward and backward) on 32. ``bias_shift`` < 0 makes many activations 0: windows
     of ties after the ReLU."""
     minicnn.clear_session()
     layers = [Conv2D(filters, 3, padding=padding, activation="relu", seed=1,
                      input_shape=(height, width, 3)), MaxPooling2D(pool)]
-    if second_conv:
-        layers += [Conv2D(4, 3, padding="same", activation="relu", seed=2), MaxPooling2D(2)]
+    if second_conv:   # on 32 channels, 32 filters: Winograd for its input gradient too
+        layers += [Conv2D(4 if filters < 32 else 32, 3, padding="same", activation="relu",
+                          seed=2), MaxPooling2D(2)]
     layers += [Flatten(), Dense(3, activation="softmax", seed=3)]
     model = Sequential(layers)
     for layer in model.layers:
@@ -56,7 +57,7 @@ def test_fused_conv_pool_gives_the_unfused_numbers(height, width, padding, pool,
     model = _net(height, width, padding, pool, second_conv, bias_shift, filters)
     if filters == 32:   # (the assertions below would hold without Winograd, vacuously)
         x_second = np.zeros((1, *model.layers[2].input_shape), np.float32)
-        assert model.layers[2]._uses_winograd(x_second)
+        assert model.layers[2]._uses_winograd_backward(x_second, True)
         model.layers[2].winograd_tiles_per_piece = 2   # pieces that start mid-image
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, height, width, 3)).astype(np.float32)

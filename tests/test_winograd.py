@@ -267,3 +267,35 @@ def test_numba_transform_kernels_equal_numpy(h, w, c, f, padding):
             image, ty = divmod(r, tiles_h)
             written[image, 2 * ty:2 * ty + 2, 2 * tx:2 * tx + 2] = True
         assert (out[~written] == 7.0).all()
+
+
+@needs_numba
+@pytest.mark.parametrize("h,w,c,f,padding", GEOMETRIES)
+def test_unpooled_transform_kernels_equal_the_dense_ones(h, w, c, f, padding):
+    """winograd_unpooled_input and winograd_unpooled_gradient, which read the gradient a
+    2x2 max pooling sends back from its output gradient and argmax, against winograd_input
+    and winograd_gradient on that gradient written out by the pooling's backward pass
+    (odd sizes: the last row or column gets no gradient), from mid-batch."""
+    rng = np.random.default_rng(h * 5 + w)
+    n = 2
+    out_h, out_w, pad_h, pad_w = conv.conv_geometry((n, h, w, c), (3, 3), (1, 1), padding)
+    if out_h < 2 or out_w < 2:
+        return   # no pooling window
+    grad_pooled = _random(rng, n, out_h // 2, out_w // 2, f)
+    argmax = rng.integers(0, 4, grad_pooled.shape).astype(np.uint8)
+    dense = cpu_kernels.maxpool2d_backward(grad_pooled, argmax, (n, out_h, out_w, f))
+    tiles_h, tiles_w = winograd.tile_counts(out_h, out_w)
+    first, rows = tiles_h - 1, tiles_h          # from the last tile row of image 0 into image 1
+    tiles = rows * tiles_w
+    # The input gradient's correlation reads grad_z padded by 2 - pad on each side.
+    expected = cpu_kernels.winograd_input(dense, 2 - pad_h[0], 2 - pad_w[0], first, tiles_h,
+                                          tiles_w, np.empty((tiles, 16, f), np.float32))
+    got = cpu_kernels.winograd_unpooled_input(grad_pooled, argmax, 2 - pad_h[0], 2 - pad_w[0],
+                                              first, tiles_h, tiles_w,
+                                              np.empty((tiles, 16, f), np.float32))
+    np.testing.assert_array_equal(got, expected)
+    expected = cpu_kernels.winograd_gradient(dense, first, tiles_h, tiles_w,
+                                             np.empty((tiles, 16, f), np.float32))
+    got = cpu_kernels.winograd_unpooled_gradient(grad_pooled, argmax, first, tiles_h, tiles_w,
+                                                 np.empty((tiles, 16, f), np.float32))
+    np.testing.assert_array_equal(got, expected)

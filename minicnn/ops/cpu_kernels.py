@@ -475,6 +475,26 @@ def _conv_filter_grad_kernel(x, grad_y, y, relu, argmax, ph, pw, out_h, out_w, p
 
 
 @_jit
+def _winograd_input_transform(d, t, v):
+    """v[t] = B^T d B for one patch d (4, 4, C), which it overwrites; v (tiles, 16, C)."""
+    channels = d.shape[2]
+    for b in range(4):          # B^T d: combine rows (B^T's rows, written out)
+        for c in range(channels):
+            d0, d1, d2, d3 = d[0, b, c], d[1, b, c], d[2, b, c], d[3, b, c]
+            d[0, b, c] = d0 - d2
+            d[1, b, c] = d1 + d2
+            d[2, b, c] = d2 - d1
+            d[3, b, c] = d1 - d3
+    for a in range(4):          # (B^T d) B: combine columns
+        for c in range(channels):
+            e0, e1, e2, e3 = d[a, 0, c], d[a, 1, c], d[a, 2, c], d[a, 3, c]
+            v[t, 4 * a, c] = e0 - e2
+            v[t, 4 * a + 1, c] = e1 + e2
+            v[t, 4 * a + 2, c] = e2 - e1
+            v[t, 4 * a + 3, c] = e1 - e3
+
+
+@_jit
 def _winograd_input_kernel(x, pad_top, pad_left, first_row, tiles_h, tiles_w, v):
     """V = B^T d B for the tiles of F(2x2, 3x3) (see ``winograd``), tile row by tile row.
 
@@ -500,20 +520,38 @@ def _winograd_input_kernel(x, pad_top, pad_left, first_row, tiles_h, tiles_w, v)
                     else:
                         for c in range(channels):
                             d[a, b, c] = 0.0
-            for b in range(4):          # B^T d: combine rows (B^T's rows, written out)
-                for c in range(channels):
-                    d0, d1, d2, d3 = d[0, b, c], d[1, b, c], d[2, b, c], d[3, b, c]
-                    d[0, b, c] = d0 - d2
-                    d[1, b, c] = d1 + d2
-                    d[2, b, c] = d2 - d1
-                    d[3, b, c] = d1 - d3
-            for a in range(4):          # (B^T d) B: combine columns
-                for c in range(channels):
-                    e0, e1, e2, e3 = d[a, 0, c], d[a, 1, c], d[a, 2, c], d[a, 3, c]
-                    v[t, 4 * a, c] = e0 - e2
-                    v[t, 4 * a + 1, c] = e1 + e2
-                    v[t, 4 * a + 2, c] = e2 - e1
-                    v[t, 4 * a + 3, c] = e1 - e3
+            _winograd_input_transform(d, t, v)
+
+
+@_jit
+def _winograd_unpooled_input_kernel(grad_pooled, argmax, pad_top, pad_left, first_row,
+                                    tiles_h, tiles_w, v):
+    """``_winograd_input_kernel`` on the gradient that a 2x2 max pooling sends back to its
+    input, without that gradient being written out: pixel (iy, ix) reads
+    grad_pooled[n, iy // 2, ix // 2, c] if it won its window (argmax), else 0.
+    grad_pooled and argmax (N, PH, PW, C): the pooling's output gradient and argmax."""
+    _, pooled_h, pooled_w, channels = grad_pooled.shape
+    rows = v.shape[0] // tiles_w
+    d = np.empty((4, 4, channels), np.float32)     # one patch, stays in L1
+    for r in range(first_row, first_row + rows):
+        n, ty = r // tiles_h, r % tiles_h
+        for tx in range(tiles_w):
+            t = (r - first_row) * tiles_w + tx
+            for a in range(4):
+                iy = 2 * ty - pad_top + a
+                for b in range(4):
+                    ix = 2 * tx - pad_left + b
+                    if 0 <= iy < 2 * pooled_h and 0 <= ix < 2 * pooled_w:
+                        py, px, slot = iy // 2, ix // 2, (iy % 2) * 2 + ix % 2
+                        for c in range(channels):
+                            if argmax[n, py, px, c] == slot:
+                                d[a, b, c] = grad_pooled[n, py, px, c]
+                            else:
+                                d[a, b, c] = 0.0
+                    else:
+                        for c in range(channels):
+                            d[a, b, c] = 0.0
+            _winograd_input_transform(d, t, v)
 
 
 @_jit
@@ -588,6 +626,26 @@ def _winograd_output_pool_kernel(m, bias, first_row, tiles_h, tiles_w, pooled, a
 
 
 @_jit
+def _winograd_gradient_transform(g00, g01, g10, g11, t, f, z):
+    """z[t, :, f] = A g A^T for one 2x2 block g of filter f; z (tiles, 16, F)."""
+    # A g: rows g0, g0 + g1, g0 - g1, -g1 (each a pair); then (A g) A^T: the
+    # same combination of each row's pair (p, q) -> p, p + q, p - q, -q
+    for a in range(4):
+        if a == 0:
+            p, q = g00, g01
+        elif a == 1:
+            p, q = g00 + g10, g01 + g11
+        elif a == 2:
+            p, q = g00 - g10, g01 - g11
+        else:
+            p, q = -g10, -g11
+        z[t, 4 * a, f] = p
+        z[t, 4 * a + 1, f] = p + q
+        z[t, 4 * a + 2, f] = p - q
+        z[t, 4 * a + 3, f] = -q
+
+
+@_jit
 def _winograd_gradient_kernel(grad_z, first_row, tiles_h, tiles_w, z):
     """Z = A g A^T for the 2x2 blocks g of grad_z (N, OH, OW, F) under some tile rows
     (numbered across the batch as in ``_winograd_input_kernel``): z (rows*tiles_w, 16, F).
@@ -607,21 +665,28 @@ def _winograd_gradient_kernel(grad_z, first_row, tiles_h, tiles_w, z):
                 g01 = grad_z[n, oy, ox + 1, f] if right else zero
                 g10 = grad_z[n, oy + 1, ox, f] if below else zero
                 g11 = grad_z[n, oy + 1, ox + 1, f] if right and below else zero
-                # A g: rows g0, g0 + g1, g0 - g1, -g1 (each a pair); then (A g) A^T: the
-                # same combination of each row's pair (p, q) -> p, p + q, p - q, -q
-                for a in range(4):
-                    if a == 0:
-                        p, q = g00, g01
-                    elif a == 1:
-                        p, q = g00 + g10, g01 + g11
-                    elif a == 2:
-                        p, q = g00 - g10, g01 - g11
-                    else:
-                        p, q = -g10, -g11
-                    z[t, 4 * a, f] = p
-                    z[t, 4 * a + 1, f] = p + q
-                    z[t, 4 * a + 2, f] = p - q
-                    z[t, 4 * a + 3, f] = -q
+                _winograd_gradient_transform(g00, g01, g10, g11, t, f, z)
+
+
+@_jit
+def _winograd_unpooled_gradient_kernel(grad_pooled, argmax, first_row, tiles_h, tiles_w, z):
+    """``_winograd_gradient_kernel`` on the gradient that a 2x2 max pooling sends back to
+    its input (see ``_winograd_unpooled_input_kernel``): each tile's 2x2 block is one
+    pooling window, all 0 but its winner. grad_pooled, argmax (N, PH, PW, F)."""
+    _, pooled_h, pooled_w, filters = grad_pooled.shape
+    rows = z.shape[0] // tiles_w
+    zero = np.float32(0.0)
+    for r in range(first_row, first_row + rows):
+        n, ty = r // tiles_h, r % tiles_h
+        for tx in range(tiles_w):
+            t = (r - first_row) * tiles_w + tx
+            inside = ty < pooled_h and tx < pooled_w
+            for f in range(filters):
+                g = grad_pooled[n, ty, tx, f] if inside else zero
+                slot = argmax[n, ty, tx, f] if inside else 0
+                _winograd_gradient_transform(g if slot == 0 else zero, g if slot == 1 else zero,
+                                             g if slot == 2 else zero, g if slot == 3 else zero,
+                                             t, f, z)
 
 
 # --------------------------------------------------------------------------
@@ -813,6 +878,24 @@ def winograd_gradient(grad_z, first_row, tiles_h, tiles_w, out):
     """Z = A g A^T of F(3x3, 2x2) (see ``winograd.conv2d_filter_grad``) for the 2x2 blocks
     of grad_z (N, OH, OW, F) under some tile rows: out (rows*tiles_w, 16, F)."""
     _winograd_gradient_kernel(_c_contiguous(grad_z), first_row, tiles_h, tiles_w, out)
+    return out
+
+
+def winograd_unpooled_input(grad_pooled, argmax, pad_top, pad_left, first_row, tiles_h,
+                            tiles_w, out):
+    """:func:`winograd_input` of the gradient a 2x2 max pooling sends back to its input,
+    read from its output gradient grad_pooled and argmax (N, PH, PW, C) without being
+    written out."""
+    _winograd_unpooled_input_kernel(_c_contiguous(grad_pooled), _c_contiguous(argmax), pad_top,
+                                    pad_left, first_row, tiles_h, tiles_w, out)
+    return out
+
+
+def winograd_unpooled_gradient(grad_pooled, argmax, first_row, tiles_h, tiles_w, out):
+    """:func:`winograd_gradient` of the gradient a 2x2 max pooling sends back to its input
+    (see :func:`winograd_unpooled_input`)."""
+    _winograd_unpooled_gradient_kernel(_c_contiguous(grad_pooled), _c_contiguous(argmax),
+                                       first_row, tiles_h, tiles_w, out)
     return out
 
 
