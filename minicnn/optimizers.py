@@ -10,7 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import get_array_module, to_device, to_numpy
-from .ops import gpu_kernels
+from .ops import cpu_kernels, gpu_kernels
+
+
+def _fused_kernels(param, slot):
+    """The kernel module that runs an optimizer step in one pass on these arrays, or None
+    (then the NumPy-style formulas below, on any array module)."""
+    if gpu_kernels.usable(param):
+        return gpu_kernels
+    if cpu_kernels.usable(param) and param.flags.c_contiguous and slot.flags.c_contiguous:
+        return cpu_kernels
+    return None
 
 
 class Optimizer:
@@ -95,8 +105,9 @@ class SGD(Optimizer):
             param -= lr * grad
             return
         velocity = self._slot(layer_name, key, "velocity", param)
-        if gpu_kernels.usable(param):   # the same formulas in one GPU pass, not four
-            gpu_kernels.sgd_momentum_(param, velocity, grad, lr, self.momentum, self.nesterov)
+        kernels = _fused_kernels(param, velocity)
+        if kernels:   # the same formulas in one pass, not four
+            kernels.sgd_momentum_(param, velocity, grad, lr, self.momentum, self.nesterov)
             return
         velocity *= self.momentum
         velocity -= lr * grad
@@ -131,8 +142,9 @@ class RMSprop(Optimizer):
     def update(self, param, grad, lr, layer_name, key):
         xp = get_array_module(param)
         mean_square = self._slot(layer_name, key, "mean_square", param)
-        if gpu_kernels.usable(param):   # the same formulas in one GPU pass
-            gpu_kernels.rmsprop_(param, mean_square, grad, lr, self.rho, self.epsilon)
+        kernels = _fused_kernels(param, mean_square)
+        if kernels:   # the same formulas in one pass
+            kernels.rmsprop_(param, mean_square, grad, lr, self.rho, self.epsilon)
             return
         mean_square *= self.rho
         mean_square += (1.0 - self.rho) * grad * grad

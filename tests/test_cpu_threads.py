@@ -218,3 +218,29 @@ def test_without_threadpoolctl_everything_runs_in_the_calling_thread(monkeypatch
             pass
     finally:
         cpu_threads._blas_libraries.cache_clear()
+
+
+@needs_numba
+def test_large_dense_layers_give_the_same_numbers_in_pieces(threads, monkeypatch):
+    """A Dense layer with a large kernel multiplies in pieces shared among the threads;
+    the results equal one product's and do not depend on the number of threads."""
+    rng = np.random.default_rng(7)
+    layer = minicnn.Dense(40, activation="relu")
+    layer.build((300,))
+    x = rng.standard_normal((6, 300)).astype(np.float32)
+    grad_y = rng.standard_normal((6, 40)).astype(np.float32)
+
+    def run():
+        y = layer.forward(x, training=True).copy()
+        grad_x = layer.backward(grad_y)
+        return y, grad_x, layer.grads["kernel"].copy()
+
+    plain = run()
+    monkeypatch.setattr(layer, "cpu_threads_from", 1)     # pieces from here on
+    monkeypatch.setattr(layer, "cpu_piece", 7)            # several, and a short last one
+    pieces = run()
+    for got, want in zip(pieces, plain):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    expected = _one_thread(run)
+    for got, want in zip(pieces, expected):
+        np.testing.assert_array_equal(got, want)

@@ -138,6 +138,37 @@ def test_rmsprop_puts_epsilon_inside_the_square_root(device):
                                w0 - 0.01 * g / np.sqrt(a + 1e-7), rtol=1e-5)
 
 
+@pytest.mark.parametrize("optimizer", [SGD(0.05, momentum=0.9),
+                                       SGD(0.05, momentum=0.9, nesterov=True),
+                                       RMSprop(0.01, rho=0.9)])
+@pytest.mark.parametrize("shape", [(3, 2), (300, 700)])   # the large one: one slice per thread
+def test_cpu_optimizer_kernels_give_numpys_numbers(optimizer, shape, monkeypatch):
+    """On the CPU an optimizer step is one numba pass (cpu_kernels.sgd_momentum_, rmsprop_);
+    it does NumPy's float32 operations in NumPy's order: the same numbers, bit for bit."""
+    from minicnn.ops import cpu_kernels
+    if not cpu_kernels.usable(np.zeros(1, np.float32)):
+        pytest.skip("numba kernels unavailable here")
+    rng = np.random.default_rng(2)
+    w0 = rng.standard_normal(shape)
+    grads = [rng.standard_normal(shape) for _ in range(3)]
+    results = []
+    for fused in (True, False):
+        if not fused:
+            monkeypatch.setattr(cpu_kernels, "usable", lambda x: False)
+        optimizer.slots.clear()
+        optimizer.iterations = 0
+        layer = _layer_with(w0, grads[0])
+        layer.params = {k: to_numpy(v) for k, v in layer.params.items()}
+        for g in grads:
+            layer.grads = {"kernel": g.astype(np.float32),
+                           "bias": np.zeros(shape[1], np.float32)}
+            optimizer.apply([layer])
+        results.append(layer.params["kernel"].copy())
+    assert results[0].dtype == np.float32
+    assert not np.array_equal(results[0], w0.astype(np.float32))   # it did move
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_frozen_layers_are_not_updated():
     layer = _layer_with(np.ones((2, 2)), np.ones((2, 2)))
     layer.trainable = False

@@ -305,6 +305,31 @@ def _bias_relu_pool_kernel(z, bias, ph, pw, out, argmax):
 
 
 @_jit
+def _sgd_momentum_kernel(param, velocity, grad, lr, momentum, nesterov):
+    """One step of ``optimizers.SGD`` with momentum on flat float32 arrays, in one pass
+    (NumPy's version makes four). Same float32 operations in the same order, and no
+    fused multiply-adds: the same numbers as NumPy's."""
+    for i in range(param.shape[0]):
+        v = momentum * velocity[i] - lr * grad[i]
+        velocity[i] = v
+        if nesterov:
+            param[i] += momentum * v - lr * grad[i]
+        else:
+            param[i] += v
+
+
+@_jit
+def _rmsprop_kernel(param, mean_square, grad, lr, rho, one_minus_rho, epsilon):
+    """One step of ``optimizers.RMSprop`` on flat float32 arrays, in one pass, with
+    NumPy's float32 operations in NumPy's order (the same numbers)."""
+    for i in range(param.shape[0]):
+        g = grad[i]
+        a = rho * mean_square[i] + one_minus_rho * g * g
+        mean_square[i] = a
+        param[i] -= lr * g / np.sqrt(a + epsilon)
+
+
+@_jit
 def _input_planes_kernel(x, pad_top, pad_left, row, top, planes):
     """Rows top, top+1, ... of one image x (H, W, C), zero-padded -> planes (C, length):
     each channel's rows of ``row`` pixels one after another, then zeros to the end.
@@ -729,6 +754,8 @@ def _warm_up():
         relu_backward(z, z)
         conv2d_filter_grad(x, np.zeros((1, 2, 2, 2), np.float32), (2, 2, 1, 2), (1, 1),
                            "valid", y=np.zeros((1, 2, 2, 2), np.float32))
+        sgd_momentum_(z, z.copy(), z, 0.1, 0.9, False)
+        rmsprop_(z, z.copy(), z, 0.1, 0.9, 1e-7)
         return True
     except Exception as error:  # a numba/LLVM failure must not break training
         warnings.warn(f"minicnn: numba kernels unavailable ({type(error).__name__}: {error}); "
@@ -866,6 +893,32 @@ def bias_relu_pool(z, bias, pool_size, out, argmax):
     without writing the activation out (see ``_bias_relu_pool_kernel``)."""
     _bias_relu_pool_kernel(_c_contiguous(z), bias, pool_size[0], pool_size[1], out, argmax)
     return out, argmax
+
+
+def _elementwise(kernel, arrays, *scalars):
+    """``kernel(*flat slices of arrays, *scalars)`` over the arrays' elements, one slice per
+    thread (elementwise: the numbers do not depend on how they are cut)."""
+    flat = [a.reshape(-1) for a in arrays]
+    size = flat[0].size
+
+    def run(part, _worker):
+        kernel(*(a[part] for a in flat), *scalars)
+
+    cpu_threads.map_pieces(run, cpu_threads.batch_slices(size, enabled=size >= 2**16))
+
+
+def sgd_momentum_(param, velocity, grad, lr, momentum, nesterov):
+    """One SGD-with-momentum step on ``param`` and ``velocity`` (C-contiguous), in place."""
+    t = np.float32
+    _elementwise(_sgd_momentum_kernel, (param, velocity, _c_contiguous(grad)), t(lr),
+                 t(momentum), bool(nesterov))
+
+
+def rmsprop_(param, mean_square, grad, lr, rho, epsilon):
+    """One RMSprop step on ``param`` and ``mean_square`` (C-contiguous), in place."""
+    t = np.float32
+    _elementwise(_rmsprop_kernel, (param, mean_square, _c_contiguous(grad)), t(lr), t(rho),
+                 t(1.0 - rho), t(epsilon))
 
 
 def winograd_input(x, pad_top, pad_left, first_row, tiles_h, tiles_w, out):
