@@ -285,7 +285,10 @@ def markdown(results):
                          "On the CPU, 3x3 stride-1 layers with 32 or more input channels run "
                          "Winograd's F(2x2, 3x3) and are credited with the direct "
                          "convolution's FLOPs: their GFLOP/s are effective and can pass "
-                         "the ceiling.")
+                         "the ceiling. Each layer is timed on its own here; the end-to-end "
+                         "rows run each Conv2D + ReLU and the MaxPooling2D after it as one "
+                         "pass on the CPU (Sequential.fuse_conv_pool), so a pair's time "
+                         "there is less than the sum of its two rows.")
         lines.append("")
     return "\n".join(lines) + "\n"
 
