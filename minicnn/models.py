@@ -108,8 +108,9 @@ class Sequential:
 
     # -- forward and backward ---------------------------------------------------
     # A Conv2D + ReLU followed by a MaxPooling2D runs as one pass where the pair allows it
-    # (``Conv2D.fuses_pool``: on the CPU, the tutorial's first pair), so that the conv's
-    # activation, its largest array, is never written out. False: each layer on its own.
+    # (``Conv2D.fuses_pool``: on the CPU, the tutorial's three pairs and VGG16's five), so
+    # that the conv's activation, its largest array, is never written out, nor its
+    # gradient in the backward pass. False: each layer on its own, as the textbook has it.
     fuse_conv_pool = True
 
     def forward(self, x, training=False):
