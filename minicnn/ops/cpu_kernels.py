@@ -541,15 +541,23 @@ def _winograd_input_transform(d, t, v):
 
 
 @_jit
-def _winograd_input_kernel(x, pad_top, pad_left, first_row, tiles_h, tiles_w, v):
+def _winograd_input_kernel(x, argmax, pad_top, pad_left, first_row, tiles_h, tiles_w, v):
     """V = B^T d B for the tiles of F(2x2, 3x3) (see ``winograd``), tile row by tile row.
 
     Tile rows are numbered across the batch: row r is tile row r % tiles_h of image
     r // tiles_h. Fills v (rows*tiles_w, 16, C) for rows first_row, first_row+1, ...
     The patch of tile (ty, tx) starts at input pixel (2ty - pad_top, 2tx - pad_left);
     pixels outside the image read 0.
+
+    With a non-empty ``argmax``, x (N, PH, PW, C) is the output gradient of a 2x2 max
+    pooling and argmax its argmax, and the tiles are those of the gradient the pooling
+    sends back to its input (N, 2PH, 2PW, C), read without being written out: pixel
+    (iy, ix) is x[n, iy // 2, ix // 2, c] if it won its window, else 0.
     """
+    unpool = argmax.size > 0
     _, height, width, channels = x.shape
+    if unpool:
+        height, width = 2 * height, 2 * width
     rows = v.shape[0] // tiles_w
     d = np.empty((4, 4, channels), np.float32)     # one patch, stays in L1
     for r in range(first_row, first_row + rows):
@@ -560,43 +568,19 @@ def _winograd_input_kernel(x, pad_top, pad_left, first_row, tiles_h, tiles_w, v)
                 iy = 2 * ty - pad_top + a
                 for b in range(4):
                     ix = 2 * tx - pad_left + b
-                    if 0 <= iy < height and 0 <= ix < width:
-                        for c in range(channels):
-                            d[a, b, c] = x[n, iy, ix, c]
-                    else:
+                    if not (0 <= iy < height and 0 <= ix < width):
                         for c in range(channels):
                             d[a, b, c] = 0.0
-            _winograd_input_transform(d, t, v)
-
-
-@_jit
-def _winograd_unpooled_input_kernel(grad_pooled, argmax, pad_top, pad_left, first_row,
-                                    tiles_h, tiles_w, v):
-    """``_winograd_input_kernel`` on the gradient that a 2x2 max pooling sends back to its
-    input, without that gradient being written out: pixel (iy, ix) reads
-    grad_pooled[n, iy // 2, ix // 2, c] if it won its window (argmax), else 0.
-    grad_pooled and argmax (N, PH, PW, C): the pooling's output gradient and argmax."""
-    _, pooled_h, pooled_w, channels = grad_pooled.shape
-    rows = v.shape[0] // tiles_w
-    d = np.empty((4, 4, channels), np.float32)     # one patch, stays in L1
-    for r in range(first_row, first_row + rows):
-        n, ty = r // tiles_h, r % tiles_h
-        for tx in range(tiles_w):
-            t = (r - first_row) * tiles_w + tx
-            for a in range(4):
-                iy = 2 * ty - pad_top + a
-                for b in range(4):
-                    ix = 2 * tx - pad_left + b
-                    if 0 <= iy < 2 * pooled_h and 0 <= ix < 2 * pooled_w:
+                    elif unpool:
                         py, px, slot = iy // 2, ix // 2, (iy % 2) * 2 + ix % 2
                         for c in range(channels):
                             if argmax[n, py, px, c] == slot:
-                                d[a, b, c] = grad_pooled[n, py, px, c]
+                                d[a, b, c] = x[n, py, px, c]
                             else:
                                 d[a, b, c] = 0.0
                     else:
                         for c in range(channels):
-                            d[a, b, c] = 0.0
+                            d[a, b, c] = x[n, iy, ix, c]
             _winograd_input_transform(d, t, v)
 
 
@@ -922,14 +906,17 @@ def rmsprop_(param, mean_square, grad, lr, rho, epsilon):
                  t(1.0 - rho), t(epsilon))
 
 
+_NO_ARGMAX = np.zeros((0, 0, 0, 0), np.uint8)   # "not unpooled" for _winograd_input_kernel
+
+
 def winograd_input(x, pad_top, pad_left, first_row, tiles_h, tiles_w, out):
     """V = B^T d B of F(2x2, 3x3) (see ``winograd``) for some tile rows of x (N, H, W, C).
 
     ``out`` (rows*tiles_w, 16, C) receives the tiles of tile rows first_row ..
     first_row+rows-1, counted across the batch (row r: image r // tiles_h).
     """
-    _winograd_input_kernel(_c_contiguous(x), pad_top, pad_left, first_row, tiles_h, tiles_w,
-                           out)
+    _winograd_input_kernel(_c_contiguous(x), _NO_ARGMAX, pad_top, pad_left, first_row,
+                           tiles_h, tiles_w, out)
     return out
 
 
@@ -960,8 +947,8 @@ def winograd_unpooled_input(grad_pooled, argmax, pad_top, pad_left, first_row, t
     """:func:`winograd_input` of the gradient a 2x2 max pooling sends back to its input,
     read from its output gradient grad_pooled and argmax (N, PH, PW, C) without being
     written out."""
-    _winograd_unpooled_input_kernel(_c_contiguous(grad_pooled), _c_contiguous(argmax), pad_top,
-                                    pad_left, first_row, tiles_h, tiles_w, out)
+    _winograd_input_kernel(_c_contiguous(grad_pooled), _c_contiguous(argmax), pad_top,
+                           pad_left, first_row, tiles_h, tiles_w, out)
     return out
 
 
