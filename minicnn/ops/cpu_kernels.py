@@ -701,7 +701,7 @@ def _winograd_gradient_kernel(grad_z, first_row, tiles_h, tiles_w, z):
 @_jit
 def _winograd_unpooled_gradient_kernel(grad_pooled, argmax, first_row, tiles_h, tiles_w, z):
     """``_winograd_gradient_kernel`` on the gradient that a 2x2 max pooling sends back to
-    its input (see ``_winograd_unpooled_input_kernel``): each tile's 2x2 block is one
+    its input (see ``_winograd_input_kernel`` with an argmax): each tile's 2x2 block is one
     pooling window, all 0 but its winner. grad_pooled, argmax (N, PH, PW, F)."""
     _, pooled_h, pooled_w, filters = grad_pooled.shape
     rows = z.shape[0] // tiles_w
