@@ -519,11 +519,10 @@ class Conv2D(Layer):
             cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], first_row, tiles_h, tiles_w,
                                        v.transpose(1, 0, 2))
             if argmax is None:
-                cpu_kernels.winograd_gradient(grad_z, first_row, tiles_h, tiles_w,
-                                              z.transpose(1, 0, 2))
+                cpu_kernels.winograd_gradient(grad_z, first_row, tiles_h, tiles_w, z)
             else:
                 cpu_kernels.winograd_unpooled_gradient(grad_z, argmax, first_row, tiles_h,
-                                                       tiles_w, z.transpose(1, 0, 2))
+                                                       tiles_w, z)
             summed = np.matmul(v[:, :chunk].transpose(0, 2, 1), z[:, :chunk])   # (16, C, F)
             if chunk < tiles:   # small products: a few tiles at a time (see above)
                 part = self._buffer(("winograd_part", worker), summed.shape, x)

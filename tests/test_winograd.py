@@ -243,8 +243,8 @@ def test_numba_transform_kernels_equal_numpy(h, w, c, f, padding):
     z_numpy = np.einsum("ia,ntwabf,jb->ntwijf", a, blocks, a)
     z_numpy = z_numpy.reshape(n * tiles_h * tiles_w, 16, f)[first * tiles_w:][:tiles]
     z = cpu_kernels.winograd_gradient(grad_z, first, tiles_h, tiles_w,
-                                      np.empty((tiles, 16, f), np.float32))
-    np.testing.assert_allclose(z, z_numpy, rtol=1e-6, atol=1e-6)
+                                      np.empty((16, tiles, f), np.float32))   # position-major
+    np.testing.assert_allclose(z.transpose(1, 0, 2), z_numpy, rtol=1e-6, atol=1e-6)
 
     m, bias = _random(rng, tiles, 16, f), _random(rng, f)
     y = np.einsum("pi,tijf,qj->tpqf", winograd.A_T, m.reshape(tiles, 4, 4, f), winograd.A_T)
@@ -295,7 +295,19 @@ def test_unpooled_transform_kernels_equal_the_dense_ones(h, w, c, f, padding):
                                               np.empty((tiles, 16, f), np.float32))
     np.testing.assert_array_equal(got, expected)
     expected = cpu_kernels.winograd_gradient(dense, first, tiles_h, tiles_w,
-                                             np.empty((tiles, 16, f), np.float32))
+                                             np.empty((16, tiles, f), np.float32))
     got = cpu_kernels.winograd_unpooled_gradient(grad_pooled, argmax, first, tiles_h, tiles_w,
-                                                 np.empty((tiles, 16, f), np.float32))
+                                                 np.full((16, tiles, f), np.nan, np.float32))
     np.testing.assert_array_equal(got, expected)
+
+
+@needs_numba
+def test_winograd_output_keeps_nan_through_relu():
+    """A NaN in the products stays NaN through bias + ReLU (so a diverging step is seen),
+    on the fast path of whole 2x2 blocks and on the cut blocks of an odd size."""
+    m = np.zeros((2 * 2, 16, 3), np.float32)       # 2x2 tiles of a 3x3 output, 3 filters
+    m[:, :, 1] = np.nan                            # filter 1 of every tile
+    out = np.zeros((1, 3, 3, 3), np.float32)
+    cpu_kernels.winograd_output(m, np.full(3, -1.0, np.float32), True, 0, 2, 2, out)
+    assert np.isnan(out[..., 1]).all()
+    np.testing.assert_array_equal(out[..., [0, 2]], 0.0)   # -1 after ReLU
