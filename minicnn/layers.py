@@ -213,7 +213,11 @@ class Conv2D(Layer):
     # the cache. VGG16's block1_conv2 at batch 32: 388 ms at 64 tiles a piece, 246 at
     # 128, 212 at 192, 244 at 256; its deeper layers change by < 10% from 128 to 384.
     winograd_tiles_per_piece = 192
-    winograd_small_product_tiles = 512   # see _backward_winograd
+    # The kernel gradient's tiles a product (see _backward_winograd). The tutorial's 2nd
+    # layer (32 x 32 channels, 1444 tiles an image), batch 32, 2 cores: whole images
+    # 25.4 ms, 256 tiles 22.7, 512 tiles 21.3, 768 20.8; its 3rd layer (361 tiles an
+    # image) is one product an image either way (8.3 ms).
+    winograd_tiles_per_product = 512
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", seed=None, **kwargs):
@@ -501,35 +505,32 @@ class Conv2D(Layer):
         # Whole images a piece, enough of them for ``winograd_tiles_per_piece`` tiles:
         # the products below run over the tiles, and VGG16's 9x9 images have only 25.
         per_piece = -(-self.winograd_tiles_per_piece // (tiles_h * tiles_w))
-        # Where (C, F) is small, OpenBLAS multiplies (C, tiles) @ (tiles, F) faster a few
-        # hundred tiles at a time (its small-matrix kernel, without packing): the tutorial's
-        # second layer, 32 x 32, 1444 tiles an image, one core: 65 -> 98 GFLOP/s in chunks
-        # of 256; its kernel gradient at batch 32 on 2 cores: 26.7 -> 23.1 ms in chunks of
-        # 512 (768: the same). From 64 x 64 (VGG16) the whole piece at once is faster.
-        small = channels * self.filters <= 32 * 32
-        chunk = self.winograd_small_product_tiles if small else per_piece * tiles_h * tiles_w
+        # Within a piece, a few tile rows at a time: their V and Z (2 x 16 x tiles x C or F
+        # floats) stay in the core's L2 cache from the transforms to the products, and
+        # OpenBLAS multiplies small (C, F) faster on a few hundred tiles than on thousands.
+        rows_a_chunk = -(-self.winograd_tiles_per_product // tiles_w)
 
         def image_sums(images, worker):
-            tiles = (images.stop - images.start) * tiles_h * tiles_w
-            # Position-major (16, tiles, C) and (16, tiles, F): the long products over the
-            # tiles run ~1.5x faster on contiguous matrices than on (tiles, 16, .) views.
-            v = self._buffer(("winograd_v16", worker), (16, tiles, channels), x)
-            z = self._buffer(("winograd_z16", worker), (16, tiles, self.filters), x)
-            first_row = images.start * tiles_h
-            cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], first_row, tiles_h, tiles_w,
-                                       v.transpose(1, 0, 2))
-            if argmax is None:
-                cpu_kernels.winograd_gradient(grad_z, first_row, tiles_h, tiles_w, z)
-            else:
-                cpu_kernels.winograd_unpooled_gradient(grad_z, argmax, first_row, tiles_h,
-                                                       tiles_w, z)
-            summed = np.matmul(v[:, :chunk].transpose(0, 2, 1), z[:, :chunk])   # (16, C, F)
-            if chunk < tiles:   # small products: a few tiles at a time (see above)
-                part = self._buffer(("winograd_part", worker), summed.shape, x)
-                for start in range(chunk, tiles, chunk):
-                    stop = start + chunk
-                    summed += np.matmul(v[:, start:stop].transpose(0, 2, 1), z[:, start:stop],
-                                        out=part)
+            summed = None
+            stop_row = images.stop * tiles_h
+            for first_row in range(images.start * tiles_h, stop_row, rows_a_chunk):
+                tiles = (min(first_row + rows_a_chunk, stop_row) - first_row) * tiles_w
+                # Position-major (16, tiles, C) and (16, tiles, F): the long products over
+                # the tiles run ~1.5x faster on contiguous matrices than on (tiles, 16, .).
+                v = self._buffer(("winograd_v16", worker), (16, tiles, channels), x)
+                z = self._buffer(("winograd_z16", worker), (16, tiles, self.filters), x)
+                cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], first_row, tiles_h, tiles_w,
+                                           v.transpose(1, 0, 2))
+                if argmax is None:
+                    cpu_kernels.winograd_gradient(grad_z, first_row, tiles_h, tiles_w, z)
+                else:
+                    cpu_kernels.winograd_unpooled_gradient(grad_z, argmax, first_row, tiles_h,
+                                                           tiles_w, z)
+                if summed is None:
+                    summed = np.matmul(v.transpose(0, 2, 1), z)                # (16, C, F)
+                else:
+                    part = self._buffer(("winograd_part", worker), summed.shape, x)
+                    summed += np.matmul(v.transpose(0, 2, 1), z, out=part)
             return summed, column_sums(grad_z[images].reshape(-1, self.filters))
 
         pieces = [slice(start, min(start + per_piece, n)) for start in range(0, n, per_piece)]

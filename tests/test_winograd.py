@@ -183,9 +183,9 @@ def test_small_inputs_and_strided_layers_keep_im2col(cpu_device):
 @given(h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 5), f=st.integers(1, 4),
        batch=st.integers(1, 3), padding=st.sampled_from(["same", "valid"]),
        tiles_per_piece=st.sampled_from([1, 5, 192]),
-       small_product_tiles=st.sampled_from([1, 4, 512]), seed=st.integers(0, 2**16))
+       tiles_per_product=st.sampled_from([1, 4, 512]), seed=st.integers(0, 2**16))
 def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece,
-                                 small_product_tiles, seed):
+                                 tiles_per_product, seed):
     """Any size, channel count, piece size and chunk of the kernel gradient's products:
     the numba Winograd path of a layer (forward, kernel and input gradients) equals the
     direct convolution and the chain rule."""
@@ -196,7 +196,7 @@ def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece,
     layer.build((h, w, c))
     layer.winograd_min_channels = 1
     layer.winograd_tiles_per_piece = tiles_per_piece
-    layer.winograd_small_product_tiles = small_product_tiles   # c * f <= 20: small products
+    layer.winograd_tiles_per_product = tiles_per_product
     kernel, bias = _random(rng, 3, 3, c, f), _random(rng, f)
     layer.set_weights([kernel, bias])
     x = _random(rng, batch, h, w, c)
