@@ -232,8 +232,8 @@ def test_numba_transform_kernels_equal_numpy(h, w, c, f, padding):
     v_numpy = np.einsum("ia,ntwabc,jb->ntwijc", winograd.B_T, patches, winograd.B_T)
     v_numpy = v_numpy.reshape(n * tiles_h * tiles_w, 16, c)[first * tiles_w:][:tiles]
     v = cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], first, tiles_h, tiles_w,
-                                   np.empty((tiles, 16, c), np.float32))
-    np.testing.assert_allclose(v, v_numpy, rtol=1e-6, atol=1e-6)
+                                   np.empty((16, tiles, c), np.float32))   # position-major
+    np.testing.assert_allclose(v.transpose(1, 0, 2), v_numpy, rtol=1e-6, atol=1e-6)
 
     grad_z = _random(rng, n, out_h, out_w, f)
     blocks = np.zeros((n, 2 * tiles_h, 2 * tiles_w, f), np.float32)
@@ -250,7 +250,8 @@ def test_numba_transform_kernels_equal_numpy(h, w, c, f, padding):
     y = np.einsum("pi,tijf,qj->tpqf", winograd.A_T, m.reshape(tiles, 4, 4, f), winograd.A_T)
     for relu in (False, True):
         out = np.full((n, out_h, out_w, f), 7.0, np.float32)   # untouched outside these tiles
-        cpu_kernels.winograd_output(m, bias, relu, first, tiles_h, tiles_w, out)
+        cpu_kernels.winograd_output(np.ascontiguousarray(m.transpose(1, 0, 2)), bias, relu,
+                                    first, tiles_h, tiles_w, out)
         for t in range(tiles):
             r, tx = divmod(first * tiles_w + t, tiles_w)
             image, ty = divmod(r, tiles_h)
@@ -289,10 +290,10 @@ def test_unpooled_transform_kernels_equal_the_dense_ones(h, w, c, f, padding):
     tiles = rows * tiles_w
     # The input gradient's correlation reads grad_z padded by 2 - pad on each side.
     expected = cpu_kernels.winograd_input(dense, 2 - pad_h[0], 2 - pad_w[0], first, tiles_h,
-                                          tiles_w, np.empty((tiles, 16, f), np.float32))
+                                          tiles_w, np.empty((16, tiles, f), np.float32))
     got = cpu_kernels.winograd_unpooled_input(grad_pooled, argmax, 2 - pad_h[0], 2 - pad_w[0],
                                               first, tiles_h, tiles_w,
-                                              np.empty((tiles, 16, f), np.float32))
+                                              np.empty((16, tiles, f), np.float32))
     np.testing.assert_array_equal(got, expected)
     expected = cpu_kernels.winograd_gradient(dense, first, tiles_h, tiles_w,
                                              np.empty((16, tiles, f), np.float32))
@@ -305,7 +306,7 @@ def test_unpooled_transform_kernels_equal_the_dense_ones(h, w, c, f, padding):
 def test_winograd_output_keeps_nan_through_relu():
     """A NaN in the products stays NaN through bias + ReLU (so a diverging step is seen),
     on the fast path of whole 2x2 blocks and on the cut blocks of an odd size."""
-    m = np.zeros((2 * 2, 16, 3), np.float32)       # 2x2 tiles of a 3x3 output, 3 filters
+    m = np.zeros((16, 2 * 2, 3), np.float32)       # 2x2 tiles of a 3x3 output, 3 filters
     m[:, :, 1] = np.nan                            # filter 1 of every tile
     out = np.zeros((1, 3, 3, 3), np.float32)
     cpu_kernels.winograd_output(m, np.full(3, -1.0, np.float32), True, 0, 2, 2, out)
