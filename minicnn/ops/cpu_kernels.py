@@ -54,7 +54,7 @@ enabled = numba is not None and os.environ.get("MINICNN_DISABLE_NUMBA", "") in (
 _checked = False   # whether the kernels were compiled (or loaded) and tried once
 
 
-def _jit(function=None, *, fastmath=False):
+def _jit(function=None, *, fastmath=False, inline=False):
     """``numba.njit`` with on-disk caching, and without it where no cache dir is writable.
 
     A kernel runs on one core, on purpose: numba's own threads (``parallel=True``)
@@ -65,15 +65,18 @@ def _jit(function=None, *, fastmath=False):
 
     ``@_jit(fastmath={"contract"})`` lets LLVM fuse ``a += b * c`` into one
     fused multiply-add (one rounding instead of two), nothing else.
+    ``@_jit(inline=True)``: a helper that numba copies into each kernel that calls it,
+    where a call per tile would cost as much as the helper's work.
     """
     if function is None:
-        return lambda f: _jit(f, fastmath=fastmath)
+        return lambda f: _jit(f, fastmath=fastmath, inline=inline)
     if numba is None:
         return function
+    options = dict(nogil=True, fastmath=fastmath, inline="always" if inline else "never")
     try:
-        return numba.njit(cache=True, nogil=True, fastmath=fastmath)(function)
+        return numba.njit(cache=True, **options)(function)
     except Exception:  # "no locator available": neither the package nor ~/.cache is writable
-        return numba.njit(nogil=True, fastmath=fastmath)(function)
+        return numba.njit(**options)(function)
 
 
 # --------------------------------------------------------------------------
@@ -520,7 +523,7 @@ def _conv_filter_grad_kernel(x, grad_y, y, relu, argmax, ph, pw, out_h, out_w, p
             grad_bias[f] += image_bias[f]
 
 
-@_jit
+@_jit(inline=True)
 def _winograd_input_transform(d, t, v):
     """v[:, t] = B^T d B for one patch d (4, 4, C), which it overwrites; v (16, tiles, C)."""
     channels = d.shape[2]
@@ -540,7 +543,7 @@ def _winograd_input_transform(d, t, v):
             v[4 * a + 3, t, c] = e1 - e3
 
 
-@_jit
+@_jit(inline=True)
 def _winograd_input_inside(x, n, top, left, t, v):
     """v[:, t] = B^T d B for the patch d = x[n, top:top+4, left:left+4] (inside the image),
     the same numbers as ``_winograd_input_transform``: row a of B^T d is the sum or
@@ -621,7 +624,7 @@ def _winograd_input_kernel(x, argmax, pad_top, pad_left, first_row, tiles_h, til
             _winograd_input_transform(d, t, v)
 
 
-@_jit
+@_jit(inline=True)
 def _winograd_output_block(m, t, f, bias):
     """Y = A^T M A + bias for filter f of tile t of m (16, tiles, F): its 2x2 outputs
     (y00, y01, y10, y11)."""
