@@ -209,10 +209,15 @@ class Conv2D(Layer):
     # inference 66 -> 56 ms; VGG16's layers (64 to 512 channels) run ~1.4x faster.
     cpu_winograd = True
     winograd_min_channels = 32
-    # Enough tiles for the 16 products to run well, few enough for V and M to stay in
-    # the cache. VGG16's block1_conv2 at batch 32: 388 ms at 64 tiles a piece, 246 at
-    # 128, 212 at 192, 244 at 256; its deeper layers change by < 10% from 128 to 384.
+    # Enough tiles for the 16 products to run well (and for a piece's Python overhead
+    # to be small), few enough for V and M to stay in the cache: at least
+    # ``winograd_tiles_per_piece``, and as many as ``winograd_piece_bytes`` of V and M hold.
+    # VGG16's block1_conv2 (64 -> 64 channels) at batch 32: 388 ms at 64 tiles a piece,
+    # 246 at 128, 212 at 192 (1.5 MB), 244 at 256; its deeper layers change by < 10% from
+    # 128 to 384. The tutorial's 2nd layer (32 -> 32), forward: 16.2 ms at 192 tiles,
+    # 14.4 at 384 (1.5 MB); its 3rd (32 -> 64): 5.5 at 192 and 384, 6.4 at 512.
     winograd_tiles_per_piece = 192
+    winograd_piece_bytes = 3 * 2**19
     # The kernel gradient's tiles a product (see _backward_winograd). The tutorial's 2nd
     # layer (32 x 32 channels, 1444 tiles an image), batch 32, 2 cores: whole images
     # 25.4 ms, 256 tiles 22.7, 512 tiles 21.3, 768 20.8; its 3rd layer (361 tiles an
@@ -431,10 +436,12 @@ class Conv2D(Layer):
         u = winograd.transform_kernel(self.params["kernel"])          # (16, C, F)
         self._correlate_winograd(x, u, bias, relu, pad_h[0], pad_w[0], z, pool)
 
-    def _winograd_pieces(self, n, tiles_h, tiles_w):
+    def _winograd_pieces(self, n, tiles_h, tiles_w, channels, filters):
         """Pieces of whole tile rows, numbered across the batch: ``(first, stop)`` pairs of
-        about ``winograd_tiles_per_piece`` tiles each."""
-        rows = -(-self.winograd_tiles_per_piece // tiles_w)           # at least one
+        about ``winograd_tiles_per_piece`` tiles each, or more for few channels (see there)."""
+        per_tile = 16 * (channels + filters) * 4                     # bytes of V and M
+        tiles = max(self.winograd_tiles_per_piece, self.winograd_piece_bytes // per_tile)
+        rows = -(-tiles // tiles_w)                                   # at least one
         total = n * tiles_h                                           # tile rows in the batch
         return [(first, min(first + rows, total)) for first in range(0, total, rows)]
 
@@ -474,7 +481,8 @@ class Conv2D(Layer):
             else:
                 cpu_kernels.winograd_output_pool(m, bias, first, tiles_h, tiles_w, *pool)
 
-        cpu_threads.map_pieces(correlate, self._winograd_pieces(n, tiles_h, tiles_w))
+        cpu_threads.map_pieces(correlate,
+                               self._winograd_pieces(n, tiles_h, tiles_w, channels, filters))
 
     def _uses_winograd_backward(self, x, need_input_grad):
         """Whether the backward pass takes Winograd: F(3x3, 2x2) for the kernel gradient and,

@@ -86,6 +86,7 @@ def test_layer_winograd_equals_im2col(h, w, c, f, padding, activation, use_bias,
     x = _random(rng, 3, h, w, c)
     # pieces of one tile row: they cross from one image to the next
     monkeypatch.setattr(layer, "winograd_tiles_per_piece", 1)
+    monkeypatch.setattr(layer, "winograd_piece_bytes", 0)
     assert layer._uses_winograd(x)
     got = layer.forward(x).copy()
     layer.cpu_winograd = False
@@ -103,6 +104,7 @@ def test_layer_backward_by_winograd_equals_im2col(h, w, c, f, padding, activatio
     layer = _layer(h, w, c, f, padding, activation, use_bias, rng)
     layer.winograd_min_channels = 1   # every layer here takes Winograd, forward and backward
     monkeypatch.setattr(layer, "winograd_tiles_per_piece", 1)   # pieces of one tile row
+    monkeypatch.setattr(layer, "winograd_piece_bytes", 0)
     x = _random(rng, 3, h, w, c)
     grad_y = _random(rng, 3, *layer.output_shape)
     assert layer._uses_winograd_backward(x, need_input_grad)
@@ -196,6 +198,7 @@ def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece,
     layer.build((h, w, c))
     layer.winograd_min_channels = 1
     layer.winograd_tiles_per_piece = tiles_per_piece
+    layer.winograd_piece_bytes = 0
     layer.winograd_tiles_per_product = tiles_per_product
     kernel, bias = _random(rng, 3, 3, c, f), _random(rng, f)
     layer.set_weights([kernel, bias])
@@ -312,3 +315,17 @@ def test_winograd_output_keeps_nan_through_relu():
     cpu_kernels.winograd_output(m, np.full(3, -1.0, np.float32), True, 0, 2, 2, out)
     assert np.isnan(out[..., 1]).all()
     np.testing.assert_array_equal(out[..., [0, 2]], 0.0)   # -1 after ReLU
+
+
+def test_winograd_pieces_hold_more_tiles_for_few_channels():
+    """A piece is whole tile rows of at least winograd_tiles_per_piece tiles, more when
+    few channels make V and M small (winograd_piece_bytes), and the pieces cover the
+    batch's tile rows once, in order."""
+    layer = minicnn.Conv2D(32, 3, padding="same")
+    layer.build((75, 75, 32))
+    for channels, tiles in [(32, 384), (256, 192)]:   # 1.5 MB of V and M; the floor
+        pieces = layer._winograd_pieces(3, 38, 38, channels, channels)
+        rows = pieces[0][1] - pieces[0][0]
+        assert rows * 38 >= tiles > (rows - 1) * 38
+        assert [p[0] for p in pieces[1:]] == [p[1] for p in pieces[:-1]]
+        assert pieces[0][0] == 0 and pieces[-1][1] == 3 * 38
