@@ -654,8 +654,6 @@ def _winograd_output_kernel(m, bias, relu, first_row, tiles_h, tiles_w, out):
             t = (r - first_row) * tiles_w + tx
             ox = 2 * tx
             if oy + 1 < out_h and ox + 1 < out_w:   # the common case, without conditions
-                top_left, top_right = out[n, oy, ox], out[n, oy, ox + 1]          # 1-D views
-                bottom_left, bottom_right = out[n, oy + 1, ox], out[n, oy + 1, ox + 1]
                 zero = np.float32(0.0)
                 for f in range(filters):
                     y00, y01, y10, y11 = _winograd_output_block(m, t, f, bias[f])
@@ -664,8 +662,8 @@ def _winograd_output_kernel(m, bias, relu, first_row, tiles_h, tiles_w, out):
                         y01 = zero if y01 < zero else y01
                         y10 = zero if y10 < zero else y10
                         y11 = zero if y11 < zero else y11
-                    top_left[f], top_right[f] = y00, y01
-                    bottom_left[f], bottom_right[f] = y10, y11
+                    out[n, oy, ox, f], out[n, oy, ox + 1, f] = y00, y01
+                    out[n, oy + 1, ox, f], out[n, oy + 1, ox + 1, f] = y10, y11
                 continue
             for f in range(filters):
                 block = _winograd_output_block(m, t, f, bias[f])
@@ -780,12 +778,11 @@ def _winograd_unpooled_gradient_kernel(grad_pooled, argmax, first_row, tiles_h, 
             if ty >= pooled_h or tx >= pooled_w:   # no window: an odd size's last block
                 z[:, t, :] = 0.0
                 continue
-            window, winner = grad_pooled[n, ty, tx], argmax[n, ty, tx]   # 1-D views
             for half in range(0, 4, 2):
                 for f in range(filters):
                     # g * (slot == k), not a select: 3x faster as SIMD code (the same numbers,
                     # 0 or g, for any finite g; a NaN gradient stays NaN either way).
-                    g, slot = window[f], winner[f]
+                    g, slot = grad_pooled[n, ty, tx, f], argmax[n, ty, tx, f]
                     _winograd_gradient_transform(
                         g * np.float32(slot == 0), g * np.float32(slot == 1),
                         g * np.float32(slot == 2), g * np.float32(slot == 3), half, t, f, z)
