@@ -405,17 +405,13 @@ class Conv2D(Layer):
         """
         x = self._accept(x)
         self.forget_forward_state()
-        pool.forget_forward_state()
-        shape = (x.shape[0], *pool.output_shape)
-        pooled = pool._recycle("y", shape, x)
-        argmax = pool._recycle("argmax", shape, x, dtype=np.uint8)
+        pooled, argmax = pool.output_arrays((x.shape[0], *self.output_shape), x)
         if self._uses_winograd(x):
             self._forward_winograd(x, None, True, pool=(pooled, argmax))
         else:
             self._convolve_pieces(x, None, cpu_kernels, training,
                                   pool=(pool.pool_size, pooled, argmax))
         self._x = x
-        pool._argmax, pool._x_shape = argmax, (x.shape[0], *self.output_shape)
         self._pooled = pooled
         return pooled
 
@@ -579,13 +575,13 @@ class Conv2D(Layer):
         if not need_input_grad and self._planes_filter_grad(x):
             grad_kernel, grad_bias = cpu_kernels.conv2d_filter_grad(
                 x, grad_pooled, self.params["kernel"].shape, self.strides, self.padding,
-                pooled=(pooled, pool._argmax, pool.pool_size))
+                pooled=(pooled, pool.argmax, pool.pool_size))
             self._store_grads(grad_kernel, grad_bias)
             return None
         grad_pooled = grad_pooled * (pooled > 0)          # ReLU's backward at the winners
         if self._uses_winograd_backward(x, need_input_grad):   # (then the pool is 2x2)
             grad_x, grad_kernel, grad_bias = self._backward_winograd(
-                x, grad_pooled, need_input_grad, argmax=pool._argmax)
+                x, grad_pooled, need_input_grad, argmax=pool.argmax)
             self._store_grads(grad_kernel, grad_bias)
             return grad_x
         return self._backward(pool.backward(grad_pooled), None, need_input_grad)
@@ -695,14 +691,25 @@ class MaxPooling2D(Layer):
 
     def forward(self, x, training=False):
         x = self._accept(x)
-        shape = (x.shape[0], *self.output_shape)
-        self.forget_forward_state()   # last step's argmax may then be recycled
-        # Into last step's arrays when nobody holds them any more (see _recycle).
-        y, self._argmax = maxpool2d_forward(
-            x, self.pool_size, self.strides, self.padding, out=self._recycle("y", shape, x),
-            argmax_out=self._recycle("argmax", shape, x, dtype=np.uint8))
-        self._x_shape = x.shape
+        y, argmax = self.output_arrays(x.shape, x)
+        y, self._argmax = maxpool2d_forward(x, self.pool_size, self.strides, self.padding,
+                                            out=y, argmax_out=argmax)
         return y
+
+    def output_arrays(self, x_shape, like):
+        """(y, argmax) to fill for a pass on inputs of ``x_shape``: last step's arrays when
+        nobody holds them any more (see ``_recycle``). Remembers what the backward pass
+        needs: ``Conv2D.forward_pooled``, which fills them itself, calls this too."""
+        self.forget_forward_state()   # last step's argmax may then be recycled
+        shape = (x_shape[0], *self.output_shape)
+        self._x_shape = tuple(x_shape)
+        self._argmax = self._recycle("argmax", shape, like, dtype=np.uint8)
+        return self._recycle("y", shape, like), self._argmax
+
+    @property
+    def argmax(self):
+        """The last forward pass's winning slot (i * pool_w + j) of each window, uint8."""
+        return self._argmax
 
     def backward(self, grad_y):
         # Into last step's array when nobody holds it any more (see _recycle).
