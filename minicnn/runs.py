@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from .callbacks import History
 from .io_utils import atomic_write_text
@@ -25,6 +26,49 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
 HISTORY_CSV = "history.csv"
 MODEL_FILE = "model.h5"
+
+
+def _is_hidden_temp_file(name):
+    """The temporary files ``atomic_path`` writes (``.name.xxxx.tmp``) while saving."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def prepare_run_folder(folder=None, default_name="run", force=False, root="runs",
+                       hint="choose another folder or pass force=True to replace them"):
+    """The folder a command writes its results into; returns its path.
+
+    ``folder=None``: a new folder ``root/<default_name>-<YYYYmmdd-HHMMSS>``
+    (with a suffix ``-2``, ``-3``... when that name is taken), created.
+
+    ``folder`` given: created if missing. A folder that already holds files is
+    refused with ``FileExistsError`` unless ``force=True``, so that results of
+    an earlier run are never replaced by accident; with ``force=True`` it is
+    used as it is, and files of this run replace the earlier ones of the same
+    name. ``hint`` ends the refusal: the command line passes
+    ``"choose another --output or pass --force to replace them"``.
+    """
+    if folder is None:
+        stem = os.path.join(os.fspath(root), f"{default_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.makedirs(os.fspath(root), exist_ok=True)
+        candidate, suffix = stem, 1
+        while True:
+            try:
+                os.mkdir(candidate)     # fails if taken, so two runs never share a folder
+                return candidate
+            except FileExistsError:
+                suffix += 1
+                candidate = f"{stem}-{suffix}"
+    folder = os.fspath(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"output folder {folder!r} exists and is a file, not a folder")
+    if os.path.isdir(folder) and not force:
+        names = sorted(name for name in os.listdir(folder) if not _is_hidden_temp_file(name))
+        if names:
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            raise FileExistsError(f"output folder {folder!r} already holds files ({shown}): "
+                                  f"{hint}")
+    os.makedirs(folder, exist_ok=True)
+    return folder
 
 
 def _jsonable(value):
@@ -155,4 +199,5 @@ def plot_runs(curves, metric, path=None, dpi=90):
     return _finish(fig, path)
 
 
-__all__ = ["best_epoch", "compare_runs", "format_table", "load_run", "plot_runs", "save_run"]
+__all__ = ["best_epoch", "compare_runs", "format_table", "load_run", "plot_runs",
+           "prepare_run_folder", "save_run"]

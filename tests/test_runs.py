@@ -1,5 +1,7 @@
 """Run folders: what save_run writes, load_run reads back, and compare_runs reports."""
 import json
+import os
+import re
 
 import numpy as np
 import pytest
@@ -83,3 +85,42 @@ def test_config_is_plain_json(tmp_path):
     save_run(tmp_path / "r", make_history([0.5]), {"nested": {"a": [1, 2.5, None, True]}})
     assert json.loads((tmp_path / "r" / "config.json").read_text()) == {
         "nested": {"a": [1, 2.5, None, True]}}
+
+
+# ---- prepare_run_folder: where a command writes its results -----------------------------
+
+def test_prepare_run_folder_default_makes_a_new_timestamped_folder_each_time(tmp_path):
+    from minicnn.runs import prepare_run_folder
+    first = prepare_run_folder(default_name="demo", root=tmp_path / "runs")
+    second = prepare_run_folder(default_name="demo", root=tmp_path / "runs")
+    assert first != second
+    for folder in (first, second):
+        assert os.path.isdir(folder)
+        assert re.fullmatch(r"demo-\d{8}-\d{6}(-\d+)?", os.path.basename(folder))
+        assert os.path.dirname(folder) == str(tmp_path / "runs")
+
+
+def test_prepare_run_folder_refuses_a_folder_with_files_unless_forced(tmp_path):
+    from minicnn.runs import prepare_run_folder
+    folder = tmp_path / "mine"
+    assert prepare_run_folder(folder) == str(folder)          # created when missing
+    assert prepare_run_folder(folder) == str(folder)          # empty: fine
+    (folder / ".model.h5.abcd.tmp").write_text("")            # a leftover temp file: fine
+    assert prepare_run_folder(folder) == str(folder)
+    (folder / "model.h5").write_text("precious")
+    with pytest.raises(FileExistsError) as error:
+        prepare_run_folder(folder)
+    message = str(error.value)
+    assert "mine" in message and "model.h5" in message and "force=True" in message
+    assert "--force" not in message                           # the API speaks API words
+    with pytest.raises(FileExistsError, match="--force"):
+        prepare_run_folder(folder, hint="choose another --output or pass --force to replace them")
+    assert prepare_run_folder(folder, force=True) == str(folder)
+    assert (folder / "model.h5").read_text() == "precious"    # force uses it; nothing deleted
+
+
+def test_prepare_run_folder_refuses_a_file(tmp_path):
+    from minicnn.runs import prepare_run_folder
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        prepare_run_folder(tmp_path / "f", force=True)
