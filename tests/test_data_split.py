@@ -80,7 +80,7 @@ def test_source_is_never_touched(tmp_path):
 
 def test_copy_makes_real_files(tmp_path):
     source = _kaggle_folder(tmp_path)
-    organize_kaggle_split(source, tmp_path / "out", n=4, link="copy")
+    organize_kaggle_split(source, tmp_path / "out", n=10, link="copy")
     for split in ("train", "validation"):
         for path in (tmp_path / "out" / split / "cats").iterdir():
             assert path.is_file() and not path.is_symlink()

@@ -4,11 +4,19 @@
     DEST/train/dogs/      dog.*.jpg
     DEST/validation/cats/             (n/2 * ratio files)
     DEST/validation/dogs/
+    DEST/split.json       the settings and counts, written last: the split is complete
 
 The source is only read: the split is made of symbolic links (falling back to
 hard links, then copies) or of copies, and nothing in ``source`` is ever moved,
 changed or deleted. A destination that already holds files is refused unless
-``force=True``, which removes only ``DEST/train`` and ``DEST/validation``.
+``force=True``, which replaces only ``DEST/train``, ``DEST/validation`` and
+``DEST/split.json``.
+
+A split is never half-written in place: it is built in a hidden folder beside
+DEST and renamed into place once complete. Replacing an existing split
+(``force=True``) marks ``split.json`` incomplete while the old folders make way
+for the new ones, so an interruption there is detected too. Readers ask
+:func:`split_status` (or :func:`split_is_complete`) before trusting a folder.
 
 From the shell::
 
@@ -17,17 +25,62 @@ From the shell::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import numbers
 import os
 import re
 import shutil
 import sys
+import tempfile
 
 import numpy as np
 
 CLASS_FOLDERS = {"cat": "cats", "dog": "dogs"}
 SPLITS = ("train", "validation")
+MANIFEST = "split.json"
 # Kaggle's names: cat.123.jpg, dog.7.jpg (any case, common image extensions).
 KAGGLE_NAME = re.compile(r"^(cat|dog)\..+\.(jpe?g|png|bmp)$", re.IGNORECASE)
+
+
+def split_status(folder):
+    """``(state, why)``: is ``folder`` a split that can be trained on?
+
+    state is "complete" (a split made by :func:`organize_kaggle_split` whose files
+    are all there; why is ""), "incomplete" (one that was interrupted or has lost
+    or gained files), "unmarked" (train/ and validation/ without ``split.json``:
+    made by hand, or by an older minicnn) or "absent" (no split at all).
+    """
+    manifest_path = os.path.join(folder, MANIFEST)
+    if not os.path.exists(manifest_path):
+        if all(os.path.isdir(os.path.join(folder, split)) for split in SPLITS):
+            return "unmarked", (f"{os.fspath(folder)!r} has train/ and validation/ but no "
+                                f"{MANIFEST}: it was not made by organize_kaggle_split")
+        return "absent", f"{os.fspath(folder)!r} holds no split (train/ and validation/)"
+    rebuild = "rebuild it with organize_kaggle_split(..., force=True) (minicnn organize --force)"
+    try:
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = json.load(f)
+        complete, counts = manifest["complete"], manifest["counts"]
+        expected = {(split, name): int(counts[split][name])
+                    for split in SPLITS for name in CLASS_FOLDERS.values()}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return "incomplete", f"{manifest_path!r} is unreadable ({error!r}); {rebuild}"
+    if complete is not True:
+        return "incomplete", (f"writing the split in {os.fspath(folder)!r} was interrupted; "
+                              f"{rebuild}")
+    for (split, name), count in expected.items():
+        class_folder = os.path.join(folder, split, name)
+        found = len(os.listdir(class_folder)) if os.path.isdir(class_folder) else 0
+        if found != count:
+            return "incomplete", (f"{split}/{name} in {os.fspath(folder)!r} holds {found} "
+                                  f"files but the split wrote {count}; {rebuild}")
+    return "complete", ""
+
+
+def split_is_complete(folder) -> bool:
+    """True when ``folder`` holds a split made by :func:`organize_kaggle_split`, all there."""
+    return split_status(folder)[0] == "complete"
 
 
 def _inside(path, folder):
@@ -66,19 +119,56 @@ def _list_by_class(source):
     return by_class, ignored
 
 
+def _write_manifest(folder, manifest):
+    """``folder/split.json``, atomically (temporary file, then rename)."""
+    fd, tmp = tempfile.mkstemp(prefix="." + MANIFEST + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=1)
+        os.replace(tmp, os.path.join(folder, MANIFEST))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _staging_prefix(dest):
+    """Name prefix of the hidden folders a split of ``dest`` is built in."""
+    return "." + os.path.basename(os.path.abspath(dest)) + ".partial-"
+
+
+def _remove_stale_staging(dest):
+    """Remove staging folders left beside ``dest`` by killed processes (POSIX only:
+    their names hold the process id, and a process that no longer exists is done)."""
+    if os.name != "posix":
+        return
+    parent, prefix = os.path.dirname(os.path.abspath(dest)), _staging_prefix(dest)
+    for name in os.listdir(parent):
+        pid = name[len(prefix):].split("-")[0]
+        if not (name.startswith(prefix) and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)                  # signal 0: only asks whether it exists
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+        except (PermissionError, OverflowError):
+            pass                                  # someone else's process: leave it
+
+
 def organize_kaggle_split(source, dest, n=None, ratio=0.2, seed=0, link=True, force=False):
     """Build ``dest/{train,validation}/{cats,dogs}`` from Kaggle's ``cat.N.jpg``/``dog.N.jpg``.
 
     ``n``: files in total, n/2 per class (default: as many as the smaller class
     allows); ``ratio``: the validation share of each class; ``seed``: the shuffle
     (same arguments -> same split); ``link``: True for links, "copy" (or False) for
-    copies. Returns ``{"train": {"cats": .., "dogs": ..}, "validation": {..},
-    "ignored": files that are not cat/dog images, "method": {"symlink": .., ...}}``.
+    copies. Every one of the four folders must get at least one file. Returns
+    ``{"train": {"cats": .., "dogs": ..}, "validation": {..}, "ignored": files
+    that are not cat/dog images, "method": {"symlink": .., ...}}``.
     """
     if link not in (True, False, "copy"):
         raise ValueError(f"link must be True (links) or 'copy', got {link!r}")
-    if not 0.0 <= ratio < 1.0:
-        raise ValueError(f"ratio is the validation share, expected 0 <= ratio < 1, got {ratio!r}")
+    if not isinstance(ratio, numbers.Real) or not 0.0 <= ratio <= 1.0:
+        raise ValueError(f"ratio is the validation share, expected 0 < ratio < 1, got {ratio!r}")
     if not os.path.isdir(source):
         raise FileNotFoundError(f"organize_kaggle_split: source folder {source!r} not found")
     if _inside(dest, source) or _inside(source, dest):
@@ -86,33 +176,75 @@ def organize_kaggle_split(source, dest, n=None, ratio=0.2, seed=0, link=True, fo
                          "each other: the source folder is never written to")
     by_class, ignored = _list_by_class(source)
     available = {label: len(names) for label, names in by_class.items()}
+    if min(available.values()) == 0:
+        raise ValueError(f"{source!r} has {available['cat']} cat images and "
+                         f"{available['dog']} dog images (named cat.N.jpg, dog.N.jpg): "
+                         "both classes are needed")
     if n is None:
         n = 2 * min(available.values())
-    if int(n) != n or n < 2 or n % 2:
+    if not isinstance(n, numbers.Integral) or n < 2 or n % 2:
         raise ValueError(f"n must be an even number >= 2 (n/2 files per class), got {n!r}")
     per_class = n // 2
     if min(available.values()) < per_class:
         raise ValueError(f"n={n} needs {per_class} files per class, but {source!r} has "
                          f"{available['cat']} cat and {available['dog']} dog images")
+    n_validation = int(round(per_class * ratio))
+    for split, count in (("validation", n_validation), ("train", per_class - n_validation)):
+        if count == 0:
+            raise ValueError(f"n={n} and ratio={ratio} would leave {split}/ empty "
+                             f"({per_class} files per class, {n_validation} of them for "
+                             "validation): raise n or move ratio away from 0 and 1")
 
-    if os.path.isdir(dest) and os.listdir(dest):
+    if os.path.exists(dest) and not os.path.isdir(dest):
+        raise NotADirectoryError(f"destination {dest!r} is a file, not a folder")
+    in_place = os.path.islink(dest) or (os.path.isdir(dest) and bool(os.listdir(dest)))
+    if in_place:
         if not force:
+            state, why = split_status(dest)
+            if state == "incomplete":
+                raise FileExistsError(f"destination {dest!r} holds an incomplete split "
+                                      f"({why})")
             raise FileExistsError(f"destination {dest!r} is not empty; pass force=True "
                                   "(--force) to replace its train/ and validation/ folders")
         for split in SPLITS:
-            folder = os.path.join(dest, split)
-            if os.path.islink(folder):
-                raise ValueError(f"{folder!r} is a symbolic link; refusing to remove it")
-            if os.path.isdir(folder):
-                shutil.rmtree(folder)                   # removes links, never their targets
+            if os.path.islink(os.path.join(dest, split)):
+                raise ValueError(f"{os.path.join(dest, split)!r} is a symbolic link; "
+                                 "refusing to remove it")
 
+    parent = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(parent, exist_ok=True)
+    _remove_stale_staging(dest)
+    staging = tempfile.mkdtemp(prefix=f"{_staging_prefix(dest)}{os.getpid()}-", dir=parent)
+    try:
+        summary = _write_split(source, staging, by_class, per_class, n_validation, seed, link)
+        summary["ignored"] = ignored
+        manifest = {"complete": True, "counts": {split: summary[split] for split in SPLITS},
+                    "source": os.path.abspath(source), "n": int(n), "ratio": float(ratio),
+                    "seed": seed, "link": link}
+        _write_manifest(staging, manifest)
+        if not in_place:                         # one rename: the split appears whole
+            if os.path.isdir(dest):
+                os.rmdir(dest)                   # empty
+            os.rename(staging, dest)
+        else:                                    # several renames: marked while under way
+            _write_manifest(dest, {**manifest, "complete": False})
+            for split in SPLITS:
+                if os.path.isdir(os.path.join(dest, split)):
+                    shutil.rmtree(os.path.join(dest, split))   # removes links, not targets
+                os.rename(os.path.join(staging, split), os.path.join(dest, split))
+            os.replace(os.path.join(staging, MANIFEST), os.path.join(dest, MANIFEST))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return summary
+
+
+def _write_split(source, dest, by_class, per_class, n_validation, seed, link):
+    """Place the chosen files in ``dest/{train,validation}/{cats,dogs}``; the summary."""
     rng = np.random.default_rng(seed)
-    n_validation = int(round(per_class * ratio))
     summary = {split: {} for split in SPLITS}
-    summary["ignored"] = ignored
     summary["method"] = {}
     for label, folder_name in CLASS_FOLDERS.items():
-        chosen = [by_class[label][i] for i in rng.permutation(available[label])[:per_class]]
+        chosen = [by_class[label][i] for i in rng.permutation(len(by_class[label]))[:per_class]]
         parts = {"validation": chosen[:n_validation], "train": chosen[n_validation:]}
         for split in SPLITS:
             target_dir = os.path.join(dest, split, folder_name)
