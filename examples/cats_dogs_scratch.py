@@ -6,8 +6,10 @@
 
 --data (or MINICNN_DATA) is Kaggle's train folder of cat.N.jpg / dog.N.jpg files,
 or a folder with train/ and validation/ class folders. Without it the script trains
-on a built-in synthetic dataset and says so. The run folder (--output) receives
-model.h5, history.json, history.csv, curves.png, config.json and results.json.
+on a built-in synthetic dataset and says so. The run folder (--output, default a new
+runs/cats_dogs_scratch-<date>-<time>) receives model.h5, history.json, history.csv,
+curves.png, config.json and results.json; an existing non-empty --output is refused
+unless --force is given, so no earlier run is overwritten by accident.
 """
 import argparse
 import json
@@ -15,6 +17,10 @@ import os
 import sys
 
 from minicnn import tutorial
+from minicnn.runs import prepare_run_folder
+
+OUTPUT_HINT = "choose another --output or pass --force to replace them"
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -31,7 +37,10 @@ def parse_args(argv=None):
     parser.add_argument("--image-size", type=int, default=150)
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="runs/cats_dogs_scratch", help="run folder")
+    parser.add_argument("--output", help="run folder (default: a new "
+                        "runs/cats_dogs_scratch-<date>-<time>)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into an existing non-empty --output")
     parser.add_argument("--quick", action="store_true",
                         help="a demo that finishes in minutes: n=1000 and 3 epochs on real "
                         "data, 3 epochs on the synthetic set")
@@ -42,17 +51,26 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        tutorial.find_data(args.data)        # a missing folder: one line, before any work
+        if args.submit and not os.path.isdir(args.submit):
+            raise FileNotFoundError(f"--submit folder {args.submit!r} does not exist "
+                                    "(Kaggle's test1/ folder of 1.jpg, 2.jpg, ...)")
+        output = prepare_run_folder(args.output, default_name="cats_dogs_scratch",
+                                    force=args.force, hint=OUTPUT_HINT)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError) as error:
+        sys.exit(f"cats_dogs_scratch.py: {error}")
     settings = {"n": args.n, "epochs": args.epochs}
     if args.quick:
         settings = tutorial.demo_settings(args.data)
     results = tutorial.train_cats_dogs(
-        data=args.data, output=args.output, ratio=args.ratio, batch_size=args.batch_size,
+        data=args.data, output=output, ratio=args.ratio, batch_size=args.batch_size,
         image_size=args.image_size, device=args.device, seed=args.seed,
         patience=args.patience, **settings)
     print(json.dumps(results, indent=2))
     if args.submit:
-        csv_path = os.path.join(args.output, "submission.csv")
-        count = tutorial.write_kaggle_submission(os.path.join(args.output, "model.h5"),
+        csv_path = os.path.join(output, "submission.csv")
+        count = tutorial.write_kaggle_submission(os.path.join(output, "model.h5"),
                                                  args.submit, csv_path)
         print(f"wrote {count} predictions to {csv_path}", file=sys.stderr)
 

@@ -3,14 +3,16 @@
     python examples/cats_dogs_vgg16.py --n 2000 --preprocess both
     python examples/cats_dogs_vgg16.py --n 2000 --fine-tune 2
 
-1. Split Kaggle's ``train/`` folder (--data, else $MINICNN_DATA, else
-   /work/shared/data/cats_dogs/train) into train/ and validation/ class folders
-   of links (minicnn.data.organize_kaggle_split); --n photos, --ratio for validation.
+1. Split Kaggle's ``train/`` folder (--data, else $MINICNN_DATA) into train/ and
+   validation/ class folders of links under --work (minicnn.data.organize_kaggle_split);
+   --n photos, --ratio for validation.
 2. Run VGG16's convolutional base (ImageNet weights, --weights) over every photo
    once: the "bottleneck features". This is nearly all of the work (about 15 GFLOP
-   per 150x150 photo), so the block4_pool outputs are cached on disk (--cache) and
-   a re-run loads them; block5 (4% of the work) is run from them each time, which
-   also lets --fine-tune train block5 without touching blocks 1-4 again.
+   per 150x150 photo), so the block4_pool outputs are cached on disk (--cache,
+   default runs/cats_dogs_vgg16/cache; an entry is reused only for the same photos,
+   weights, preprocessing and code) and a re-run loads them; block5 (4% of the work)
+   is run from them each time, which also lets --fine-tune train block5 without
+   touching blocks 1-4 again.
 3. Train the tutorial's classifier on the block5_pool features, for each
    preprocessing (--preprocess): "caffe", what the weights were trained with
    (BGR, ImageNet means subtracted) and "rescale", the tutorial's x/255.
@@ -18,9 +20,15 @@
    head, everything before it frozen, SGD(1e-4, momentum 0.9), as the Keras blog's
    fine-tuning step (without its augmentation: the inputs are cached features).
 
-The output folder (--output) receives history_<run>.json/.csv, curves_<run>.png,
-results.json (accuracies, extraction time, images/s, peak memory) and the trained
-models (*.h5, not for git).
+The weights are Keras's ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`` (the
+caffe-mode, BGR ImageNet weights), found at --weights, else $MINICNN_VGG16_WEIGHTS,
+else in Keras's download folder: $KERAS_HOME/models/ or ~/.keras/models/, where
+``keras.applications.VGG16(include_top=False)`` saves them.
+
+The run folder (--output, default a new runs/cats_dogs_vgg16-<date>-<time>; an
+existing non-empty one is refused unless --force) receives history_<run>.json/.csv,
+curves_<run>.png, results.json (accuracies, extraction time, images/s, peak memory,
+the command) and the trained models (*.h5, not for git).
 """
 import argparse
 import csv
@@ -38,9 +46,17 @@ from minicnn.applications import VGG16, extract_features
 from minicnn.applications.features import cache_entry
 from minicnn.data import ImageDataGenerator, organize_kaggle_split
 from minicnn.io_utils import atomic_write_text
+from minicnn.runs import prepare_run_folder
 
-DEFAULT_DATA = "/work/shared/data/cats_dogs/train"
-DEFAULT_WEIGHTS = "/work/shared/data/vgg16/vgg16_imagenet_notop.h5"
+DATA_VARIABLE = "MINICNN_DATA"
+WEIGHTS_VARIABLE = "MINICNN_VGG16_WEIGHTS"
+KERAS_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+DATA_HELP = ("get the photos from https://www.kaggle.com/c/dogs-vs-cats/data (train.zip), "
+             f"unzip it and pass the folder with --data or {DATA_VARIABLE}")
+WEIGHTS_HELP = (f"pass --weights FILE or set {WEIGHTS_VARIABLE} to Keras's VGG16 notop "
+                f"weights, or put {KERAS_WEIGHTS_FILE} in ~/.keras/models/ (where "
+                "keras.applications.VGG16(include_top=False) downloads it)")
+OUTPUT_HINT = "choose another --output or pass --force to replace them"
 IMAGE_SIZE = (150, 150)
 BLOCK5_START = "block5_conv1"
 
@@ -48,11 +64,11 @@ BLOCK5_START = "block5_conv1"
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", help=f"Kaggle train folder (default: $MINICNN_DATA, else "
-                        f"{DEFAULT_DATA}), or a folder with train/ and validation/ class folders")
-    parser.add_argument("--weights", default=os.environ.get("MINICNN_VGG16_WEIGHTS",
-                                                            DEFAULT_WEIGHTS),
-                        help="Keras VGG16 notop weight file (.h5)")
+    parser.add_argument("--data", help=f"Kaggle train folder (default: ${DATA_VARIABLE}), or "
+                        "a folder with train/ and validation/ class folders")
+    parser.add_argument("--weights", help=f"Keras VGG16 notop weight file (.h5; default: "
+                        f"${WEIGHTS_VARIABLE}, else {KERAS_WEIGHTS_FILE} in $KERAS_HOME/models "
+                        "or ~/.keras/models)")
     parser.add_argument("--n", type=int, default=4000, help="photos in all (4000)")
     parser.add_argument("--ratio", type=float, default=0.2, help="validation share (0.2)")
     parser.add_argument("--epochs", type=int, default=15)
@@ -63,9 +79,14 @@ def parse_args(argv=None):
     parser.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
                         help="then fine-tune block5 for this many epochs (0: no)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="examples/output/vgg16")
+    parser.add_argument("--output", help="run folder (default: a new "
+                        "runs/cats_dogs_vgg16-<date>-<time>)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into an existing non-empty --output")
     parser.add_argument("--work", default="runs/cats_dogs_vgg16",
-                        help="where the split (links) and the feature cache go")
+                        help="where the split of --data (links) goes (runs/cats_dogs_vgg16)")
+    parser.add_argument("--cache", default=os.path.join("runs", "cats_dogs_vgg16", "cache"),
+                        help="feature cache, reused across runs (runs/cats_dogs_vgg16/cache)")
     return parser.parse_args(argv)
 
 
@@ -88,18 +109,63 @@ def reset_peak_rss():
         return False
 
 
-def split_folders(args):
+def portable_path(path):
+    """``path`` as results.json may record it without naming this machine: relative to
+    the current folder when it lies inside it or beside it (``../shared/...``),
+    ``~/...`` inside the home folder, otherwise as it is."""
+    path = os.path.abspath(os.fspath(path))
+    relative = os.path.relpath(path, os.getcwd())
+    if not relative.startswith(os.path.join(os.pardir, os.pardir)):
+        return relative
+    home = os.path.expanduser("~")
+    if path.startswith(home.rstrip(os.sep) + os.sep):
+        return os.path.join("~", os.path.relpath(path, home))
+    return path
+
+
+
+def portable_argument(argument):
+    """A command-line argument for results.json: absolute paths made portable."""
+    return portable_path(argument) if os.path.isabs(argument) else argument
+
+
+def find_data(data):
+    """``(folder, how results.json names it)`` from --data or $MINICNN_DATA."""
+    if data:
+        found, name = data, portable_path(data)
+    elif os.environ.get(DATA_VARIABLE):
+        found, name = os.environ[DATA_VARIABLE], "$" + DATA_VARIABLE
+    else:
+        raise FileNotFoundError(f"no cats/dogs photos given; {DATA_HELP}")
+    if not os.path.isdir(found):
+        raise FileNotFoundError(f"data folder {found!r} does not exist; {DATA_HELP}")
+    return found, name
+
+
+def find_weights(weights):
+    """``(file, how results.json names it)``: --weights, $MINICNN_VGG16_WEIGHTS, or
+    Keras's own download of the file in $KERAS_HOME/models or ~/.keras/models."""
+    if weights or os.environ.get(WEIGHTS_VARIABLE):
+        found = weights or os.environ[WEIGHTS_VARIABLE]
+        if not os.path.isfile(found):
+            raise FileNotFoundError(f"no VGG16 weight file {found!r}; {WEIGHTS_HELP}")
+        return found, portable_path(found) if weights else "$" + WEIGHTS_VARIABLE
+    for home in (os.environ.get("KERAS_HOME"), os.path.join("~", ".keras")):
+        candidate = home and os.path.join(home, "models", KERAS_WEIGHTS_FILE)
+        if candidate and os.path.isfile(os.path.expanduser(candidate)):
+            return os.path.expanduser(candidate), candidate
+    raise FileNotFoundError(f"no VGG16 weights found; {WEIGHTS_HELP}")
+
+
+def split_folders(data, args):
     """{"train": folder, "validation": folder} with cats/ and dogs/ inside."""
-    data = args.data or os.environ.get("MINICNN_DATA") or DEFAULT_DATA
-    if not os.path.isdir(data):
-        sys.exit(f"no data folder {data!r}: pass --data (Kaggle's train/ folder)")
     if all(os.path.isdir(os.path.join(data, s)) for s in ("train", "validation")):
-        return {s: os.path.join(data, s) for s in ("train", "validation")}, data
+        return {s: os.path.join(data, s) for s in ("train", "validation")}
     dest = os.path.join(args.work, f"split_n{args.n}_r{args.ratio}_s{args.seed}")
     counts = organize_kaggle_split(data, dest, n=args.n, ratio=args.ratio, seed=args.seed,
                                    force=True)
     print(f"split of {data}: {counts['train']} train, {counts['validation']} validation")
-    return {s: os.path.join(dest, s) for s in ("train", "validation")}, data
+    return {s: os.path.join(dest, s) for s in ("train", "validation")}
 
 
 def bottleneck(bottom, top, folder, mode, args):
@@ -107,10 +173,10 @@ def bottleneck(bottom, top, folder, mode, args):
     iterator = ImageDataGenerator().flow_from_directory(
         folder, target_size=IMAGE_SIZE, class_mode="binary", batch_size=args.batch_size,
         shuffle=False)
-    _, cached = cache_entry(bottom, iterator, os.path.join(args.work, "cache"), mode)
+    _, cached = cache_entry(bottom, iterator, args.cache, mode)
     peak_is_this_step = reset_peak_rss()
     start = time.perf_counter()
-    block4, labels = extract_features(bottom, iterator, os.path.join(args.work, "cache"),
+    block4, labels = extract_features(bottom, iterator, args.cache,
                                       batch_size=args.batch_size, preprocessing=mode)
     seconds = time.perf_counter() - start
     peak = peak_rss_mb()
@@ -178,14 +244,27 @@ def summarize(history):
 
 def main(argv=None):
     args = parse_args(argv)
-    os.makedirs(args.output, exist_ok=True)
-    folders, source = split_folders(args)
-    base = VGG16(weights=args.weights, input_shape=(*IMAGE_SIZE, 3))
+    # Photos, weights and output folder first: a mistake in any stops before any work.
+    try:
+        data, data_name = find_data(args.data)
+        weights, weights_name = find_weights(args.weights)
+        args.output = prepare_run_folder(args.output, default_name="cats_dogs_vgg16",
+                                         force=args.force, hint=OUTPUT_HINT)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError) as error:
+        sys.exit(f"cats_dogs_vgg16.py: {error}")
+    try:
+        base = VGG16(weights=weights, input_shape=(*IMAGE_SIZE, 3))
+    except (OSError, ValueError) as error:     # not HDF5, or not VGG16's layers
+        sys.exit(f"cats_dogs_vgg16.py: cannot load VGG16 weights from {weights!r}: {error}")
+    folders = split_folders(data, args)
     split_at = [layer.name for layer in base.layers].index(BLOCK5_START)
     bottom = Sequential(base.layers[:split_at], name="vgg16_blocks1to4")   # shares the layers
     top = Sequential(base.layers[split_at:], name="vgg16_block5")
     modes = ["caffe", "rescale"] if args.preprocess == "both" else [args.preprocess]
-    results = {"data": source, "n": args.n, "ratio": args.ratio, "epochs": args.epochs,
+    command = ["python examples/cats_dogs_vgg16.py",
+               *map(portable_argument, sys.argv[1:] if argv is None else argv)]
+    results = {"data": data_name, "weights": weights_name, "command": " ".join(command),
+               "n": args.n, "ratio": args.ratio, "epochs": args.epochs,
                "batch_size": args.batch_size, "image_size": list(IMAGE_SIZE),
                "cpu_count": os.cpu_count(), "device": minicnn.device(),
                "extraction": {}, "runs": {}}

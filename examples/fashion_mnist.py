@@ -15,10 +15,14 @@ The steps, each printed as it happens:
 5. evaluate on the 10,000 test images; show correctly and incorrectly classified
    images, print a classification report and draw a confusion matrix.
 
-Everything lands in --output: PNGs, ``classification_report.txt``,
-``results.json`` and one run folder per model (``runs/``: config, history and
-model.h5) that ``minicnn compare`` reads.
-Needs the IDX files: ``apt-get install dataset-fashion-mnist``.
+Everything lands in the run folder --output (default: a new
+``runs/fashion_mnist-<date>-<time>``; an existing non-empty one is refused unless
+--force): PNGs, ``classification_report.txt``, ``results.json`` and one run folder
+per model (``runs/``: config, history and model.h5) that ``minicnn compare`` reads.
+
+The four IDX files are looked for in --data, else $MINICNN_FASHION_MNIST, else
+/usr/share/datasets/fashion-mnist/ (``apt-get install dataset-fashion-mnist``), else
+Keras's download folder ($KERAS_HOME or ~/.keras, then datasets/fashion-mnist/).
 """
 import argparse
 import json
@@ -36,9 +40,16 @@ from minicnn.data import (FASHION_MNIST_CLASS_NAMES, load_fashion_mnist, to_cate
 from minicnn.data.fashion_mnist import DEFAULT_PATH
 from minicnn.io_utils import atomic_write_text
 from minicnn.metrics import classification_report, confusion_matrix
-from minicnn.runs import save_run
+from minicnn.runs import prepare_run_folder, save_run
 
 CLASS_NAMES = FASHION_MNIST_CLASS_NAMES
+DATA_VARIABLE = "MINICNN_FASHION_MNIST"
+DATA_HELP = (f"pass --data FOLDER (the four IDX files, gzipped or not), set {DATA_VARIABLE}, "
+             f"or install them: apt-get install dataset-fashion-mnist (into {DEFAULT_PATH}); "
+             "keras.datasets.fashion_mnist.load_data() also leaves them in "
+             "~/.keras/datasets/fashion-mnist/")
+
+OUTPUT_HINT = "choose another --output or pass --force to replace them"
 
 
 def parse_args(argv=None):
@@ -52,9 +63,12 @@ def parse_args(argv=None):
     parser.add_argument("--subset", type=int, default=None,
                         help="use only this many training images (and at most this many test "
                         "images): for a quick rehearsal or to time one epoch")
-    parser.add_argument("--output", default="examples/output/fashion_mnist",
-                        help="folder for the plots, the report and the run folders")
-    parser.add_argument("--data", default=DEFAULT_PATH, help="folder of the IDX files")
+    parser.add_argument("--output", help="folder for the plots, the report and the run "
+                        "folders (default: a new runs/fashion_mnist-<date>-<time>)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into an existing non-empty --output")
+    parser.add_argument("--data", help=f"folder of the IDX files (default: ${DATA_VARIABLE}, "
+                        f"else {DEFAULT_PATH}, else ~/.keras/datasets/fashion-mnist)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3,
                         help="RMSprop's starting learning rate (1e-3)")
@@ -67,9 +81,57 @@ def parse_args(argv=None):
 
 
 # -- 1 and 2: the data ------------------------------------------------------------------
-def prepare_data(path, subset, seed):
+def find_data(data):
+    """``(folder, how to name it in results.json)``: the first place that has the files.
+
+    An explicit --data or $MINICNN_FASHION_MNIST is taken as given (a wrong one is
+    reported by the loader); otherwise the usual install folders are tried in order.
+    """
+    if data:
+        return data, portable_path(data)
+    if os.environ.get(DATA_VARIABLE):
+        return os.environ[DATA_VARIABLE], "$" + DATA_VARIABLE
+    keras_home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
+    for folder in (DEFAULT_PATH, os.path.join(keras_home, "datasets", "fashion-mnist")):
+        if os.path.isdir(os.path.expanduser(folder)):
+            return os.path.expanduser(folder), folder
+    raise FileNotFoundError(f"no Fashion-MNIST found; {DATA_HELP}")
+
+
+def portable_path(path):
+    """``path`` as results.json may record it without naming this machine: relative to
+    the current folder when it lies inside it or beside it (``../shared/...``),
+    ``~/...`` inside the home folder, otherwise as it is (``/usr/share/...``)."""
+    path = os.path.abspath(os.fspath(path))
+    relative = os.path.relpath(path, os.getcwd())
+    if not relative.startswith(os.path.join(os.pardir, os.pardir)):
+        return relative
+    home = os.path.expanduser("~")
+    if path.startswith(home.rstrip(os.sep) + os.sep):
+        return os.path.join("~", os.path.relpath(path, home))
+    return path
+
+
+
+def portable_argument(argument):
+    """A command-line argument for results.json: absolute paths made portable."""
+    return portable_path(argument) if os.path.isabs(argument) else argument
+
+
+def load_data(folder):
+    """The four arrays, or a one-line exit naming the ways to provide them."""
+    try:
+        return load_fashion_mnist(folder)
+    except FileNotFoundError:
+        sys.exit(f"fashion_mnist.py: no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] "
+                 f"and three more) in {folder!r}; {DATA_HELP}")
+    except ValueError as error:         # a corrupt or truncated IDX file
+        sys.exit(f"fashion_mnist.py: {error}")
+
+
+def prepare_data(arrays, subset, seed):
     """Training, validation and test sets: float32 (N, 28, 28, 1) in [0, 1], one-hot labels."""
-    (x_train, y_train), (x_test, y_test) = load_fashion_mnist(path)
+    (x_train, y_train), (x_test, y_test) = arrays
     print(f"training images {x_train.shape} {x_train.dtype}, test images {x_test.shape}")
     if subset:
         x_train, y_train = x_train[:subset], y_train[:subset]
@@ -177,12 +239,19 @@ def main(argv=None):
     args = parse_args(argv)
     if args.baseline_epochs is None:
         args.baseline_epochs = min(12, args.epochs)
+    # Data and output folder first: a mistake in either stops the script before any work.
+    try:
+        folder, data_name = find_data(args.data)
+        arrays = load_data(folder)
+        args.output = prepare_run_folder(args.output, default_name="fashion_mnist",
+                                         force=args.force, hint=OUTPUT_HINT)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError) as error:
+        sys.exit(f"fashion_mnist.py: {error}")
     minicnn.set_seed(args.seed)
-    os.makedirs(args.output, exist_ok=True)
     out = lambda name: os.path.join(args.output, name)  # noqa: E731
 
-    print("== 1. the data")
-    train_set, validation, test, (raw_images, raw_labels) = prepare_data(args.data, args.subset,
+    print(f"== 1. the data ({data_name})")
+    train_set, validation, test, (raw_images, raw_labels) = prepare_data(arrays, args.subset,
                                                                          args.seed)
     show_samples(raw_images, raw_labels, out("samples.png"))
 
@@ -225,9 +294,9 @@ def main(argv=None):
         "batch_size": args.batch_size, "subset": args.subset,
         "learning_rate": args.learning_rate, "decay_per_epoch": args.decay,
         "confusion_matrix": matrix.tolist(),
-        "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"), "data": data_name,
         "command": " ".join(["python examples/fashion_mnist.py",
-                             *(sys.argv[1:] if argv is None else argv)]),
+                             *map(portable_argument, sys.argv[1:] if argv is None else argv)]),
     }
     atomic_write_text(out("results.json"), json.dumps(results, indent=2) + "\n")
     print(f"plots, report and runs written to {args.output}")
