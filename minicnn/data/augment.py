@@ -43,12 +43,14 @@ with ``cval`` over the one-pixel ring outside the image (scipy's
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import numpy as np
 from PIL import Image
 
 from ..ops import cpu_kernels
+from ..random import new_generator
 
 FILL_MODES = {"nearest": "edge", "reflect": "symmetric", "wrap": "wrap", "constant": "constant"}
 MODE_CODES = {"nearest": 0, "reflect": 1, "wrap": 2, "constant": 3}
@@ -56,15 +58,50 @@ RESAMPLE_BY_ORDER = {0: Image.Resampling.NEAREST, 1: Image.Resampling.BILINEAR,
                      3: Image.Resampling.BICUBIC}
 
 
-def _range_pair(value, name):
-    """A zoom range ``z`` -> (1 - z, 1 + z); a pair (lo, hi) is kept."""
-    if np.isscalar(value):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value!r}")
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _zoom_pair(value):
+    """``zoom_range`` -> (lower, upper) zoom factors: z -> (1 - z, 1 + z); a pair is kept."""
+    if _is_number(value) and 0 <= value < 1:
         return 1.0 - float(value), 1.0 + float(value)
-    if len(value) == 2:
+    if (not _is_number(value) and not isinstance(value, (str, bytes))
+            and np.ndim(value) == 1 and len(value) == 2 and all(map(_is_number, value))
+            and 0 < value[0] <= value[1]):
         return float(value[0]), float(value[1])
-    raise ValueError(f"{name} should be a float or a pair [lower, upper], got {value!r}")
+    raise ValueError(f"zoom_range must be a float z in [0, 1) (factors drawn in [1 - z, 1 + z]) "
+                     f"or a pair [lower, upper] of factors, 0 < lower <= upper, got {value!r}")
+
+
+def _check_shift(value, name):
+    """Keras's shift forms: a float or int >= 0, or a non-empty 1-D list of numbers."""
+    if _is_number(value):
+        if value >= 0:
+            return
+    elif (not isinstance(value, (str, bytes)) and np.ndim(value) == 1 and len(value) > 0
+          and all(map(_is_number, value))):
+        return
+    raise ValueError(f"{name} must be a float >= 0 (a fraction of the size if < 1, else "
+                     f"pixels), an int >= 0 (whole pixels) or a non-empty 1-D list of "
+                     f"shifts to choose from, got {value!r}")
+
+
+# Constructor defaults, for repr and get_config (zoom_range as its pair of factors).
+DEFAULTS = {"rotation_range": 0, "width_shift_range": 0.0, "height_shift_range": 0.0,
+            "shear_range": 0.0, "zoom_range": (1.0, 1.0), "fill_mode": "nearest", "cval": 0.0,
+            "horizontal_flip": False, "vertical_flip": False, "rescale": None,
+            "preprocessing_function": None, "interpolation_order": 1, "seed": None}
+
+
+def _is_default(value, default):
+    """``value == default``, but True is not 1 and an array is never a default."""
+    if isinstance(value, bool) or isinstance(default, bool) or value is None or default is None:
+        return value is default
+    try:
+        return bool(value == default)
+    except ValueError:                             # an array: truth value ambiguous
+        return False
 
 
 def transform_matrix(params, height, width):
@@ -253,13 +290,20 @@ class ImageDataGenerator:
             raise TypeError("preprocessing_function must be callable, "
                             f"got {type(preprocessing_function).__name__}")
         for name, value in (("rotation_range", rotation_range), ("shear_range", shear_range)):
-            if not np.isscalar(value) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0 (degrees), got {value!r}")
+            if not _is_number(value) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0 (degrees, drawn in [-r, r]), "
+                                 f"got {value!r}")
+        _check_shift(width_shift_range, "width_shift_range")
+        _check_shift(height_shift_range, "height_shift_range")
+        if rescale is not None and not _is_number(rescale):
+            raise ValueError(f"rescale must be a number (e.g. 1/255) or None, got {rescale!r}")
+        if not _is_number(cval):
+            raise ValueError(f"cval must be a number (the fill value), got {cval!r}")
         self.rotation_range = rotation_range
         self.width_shift_range = width_shift_range
         self.height_shift_range = height_shift_range
         self.shear_range = shear_range
-        self.zoom_range = _range_pair(zoom_range, "zoom_range")
+        self.zoom_range = _zoom_pair(zoom_range)
         self.fill_mode = fill_mode
         self.cval = cval
         self.horizontal_flip = bool(horizontal_flip)
@@ -268,13 +312,17 @@ class ImageDataGenerator:
         self.preprocessing_function = preprocessing_function
         self.interpolation_order = interpolation_order
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._rng = None              # made on first use, from minicnn's seed when seed is None
+
+    def get_config(self):
+        """The settings that differ from the defaults, by argument name (zoom_range as
+        its pair of factors), in the constructor's order."""
+        return {name: getattr(self, name) for name, default in DEFAULTS.items()
+                if not _is_default(getattr(self, name), default)}
 
     def __repr__(self):
-        active = {k: v for k, v in vars(self).items()
-                  if not k.startswith("_") and v not in (0, 0.0, False, None, "nearest", 1,
-                                                         (1.0, 1.0))}
-        return "ImageDataGenerator(" + ", ".join(f"{k}={v!r}" for k, v in active.items()) + ")"
+        settings = ", ".join(f"{name}={value!r}" for name, value in self.get_config().items())
+        return f"ImageDataGenerator({settings})"
 
     @property
     def augments(self):
@@ -304,6 +352,8 @@ class ImageDataGenerator:
         ``seed``: an int, a ``numpy.random.Generator``, or None (the generator's own
         stream). Values are drawn in Keras's order: theta, tx, ty, shear, zoom, flips.
         """
+        if seed is None and self._rng is None:
+            self._rng = new_generator(self.seed)
         rng = seed if isinstance(seed, np.random.Generator) else (
             self._rng if seed is None else np.random.default_rng(seed))
         height, width = img_shape[0], img_shape[1]

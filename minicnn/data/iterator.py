@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import numbers
 import os
 import threading
 import warnings
 
 import numpy as np
 from PIL import Image
+
+from ..random import new_seed
 
 WHITE_LIST_FORMATS = ("png", "jpg", "jpeg", "bmp", "ppm", "tif", "tiff")
 INTERPOLATIONS = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
@@ -46,6 +49,16 @@ DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
 def default_workers():
     """Threads per iterator: one per core, at most 4."""
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def check_workers(workers):
+    """``workers`` as an int: None -> :func:`default_workers`; 0 is the calling thread."""
+    if workers is None:
+        return default_workers()
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral) or workers < 0:
+        raise ValueError(f"workers must be a whole number of threads >= 0 (0: load in the "
+                         f"calling thread) or None (one per core, at most 4), got {workers!r}")
+    return int(workers)
 
 
 def _to_mode(img, mode):
@@ -101,10 +114,14 @@ class BatchIterator:
         self.image_shape = tuple(image_shape)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
-        # No seed: draw one, so every epoch and worker count still agree with each other.
-        self.seed = int(np.random.randint(2 ** 31)) if seed is None else int(seed)
         self.image_data_generator = image_data_generator
-        self.workers = default_workers() if workers is None else int(workers)
+        self.workers = check_workers(workers)
+        # No seed: draw one from minicnn's seed (set_seed), so that every epoch and worker
+        # count agree with each other. Drawn only when used, so that an iterator that
+        # neither shuffles nor augments leaves the following draws (weights) unchanged.
+        random = self.shuffle or (image_data_generator is not None
+                                  and image_data_generator.augments)
+        self.seed = int(seed) if seed is not None else new_seed() if random else 0
         self.prefetch = int(prefetch)
         self.skipped_files = set()               # indices that could not be loaded
         self.current_epoch = 0                   # the epoch the next batch comes from
@@ -287,17 +304,52 @@ class BatchIterator:
         return x if y is None else (x, y)
 
 
+def _walk_once(root_dir, follow_links):
+    """``os.walk(root_dir)``, but with ``follow_links`` each real folder is entered once:
+    a link back to a folder already walked, or to one above ``root_dir``, would loop."""
+    if not follow_links:
+        yield from os.walk(root_dir)
+        return
+    seen = set()
+    up = os.path.realpath(root_dir)
+    while up not in seen:                         # root_dir and every folder above it
+        seen.add(up)
+        up = os.path.dirname(up)
+    seen.discard(os.path.realpath(root_dir))
+    for root, dirs, files in os.walk(root_dir, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []                          # do not descend: met before
+            continue
+        seen.add(real)
+        dirs.sort()                               # which alias is kept must not depend on the OS
+        yield root, dirs, files
+
+
 def _list_class_files(directory, class_name, follow_links):
     """Relative paths ``class/...`` of the images under ``directory/class``, Keras's order."""
     root_dir = os.path.join(directory, class_name)
     found = []
-    for root, _, files in sorted(os.walk(root_dir, followlinks=follow_links),
+    for root, _, files in sorted(_walk_once(root_dir, follow_links),
                                  key=lambda entry: entry[0]):
         for name in sorted(files):
             if name.lower().endswith(WHITE_LIST_FORMATS):
                 found.append(os.path.join(class_name,
                                           os.path.relpath(os.path.join(root, name), root_dir)))
     return found
+
+
+def _check_classes(classes, folders, directory):
+    """Explicit ``classes`` must name existing sub-folders of ``directory``, once each."""
+    if isinstance(classes, (str, bytes)) or not all(isinstance(c, str) for c in classes):
+        raise TypeError(f"classes must be a list of folder names, got {classes!r}")
+    repeated = sorted({name for name in classes if list(classes).count(name) > 1})
+    if repeated:
+        raise ValueError(f"classes names {repeated} more than once: {list(classes)}")
+    missing = [name for name in classes if name not in folders]
+    if missing:
+        raise FileNotFoundError(f"flow_from_directory: no class folder {missing[0]!r} in "
+                                f"{directory!r} (classes={list(classes)}); found {folders}")
 
 
 class DirectoryIterator(BatchIterator):
@@ -331,9 +383,11 @@ class DirectoryIterator(BatchIterator):
         self.target_size = (int(target_size[0]), int(target_size[1]))
         self.color_mode, self.class_mode = color_mode, class_mode
         self.interpolation, self.draft = interpolation, draft
+        folders = sorted(name for name in os.listdir(directory)
+                         if os.path.isdir(os.path.join(directory, name)))
         if not classes:
-            classes = sorted(name for name in os.listdir(directory)
-                             if os.path.isdir(os.path.join(directory, name)))
+            classes = folders
+        _check_classes(classes, folders, directory)
         self.class_indices = {name: i for i, name in enumerate(classes)}
         self.num_classes = len(classes)
         self.filenames, labels = [], []

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from ..io_utils import atomic_path
-from .iterator import DECODE_ERRORS, COLOR_MODES, default_workers, load_image
+from .iterator import DECODE_ERRORS, COLOR_MODES, check_workers, load_image
 
 TEST_NAME = re.compile(r"^(\d+)\.(jpe?g|png|bmp)$", re.IGNORECASE)
 
@@ -36,6 +36,7 @@ def load_images(paths, target_size=(150, 150), color_mode="rgb", interpolation="
     that could not be read (one warning each; their rows of x are zeros). Memory is
     N * h * w * C * 4 bytes, so pass a few thousand paths at a time.
     """
+    threads = max(1, check_workers(workers))     # 0 (the calling thread) runs as 1 thread
     paths = list(paths)
     channels = COLOR_MODES[color_mode][1]
     x = np.zeros((len(paths), target_size[0], target_size[1], channels), dtype=np.float32)
@@ -48,7 +49,7 @@ def load_images(paths, target_size=(150, 150), color_mode="rgb", interpolation="
         except DECODE_ERRORS as error:
             return error
 
-    with concurrent.futures.ThreadPoolExecutor(workers or default_workers()) as pool:
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         for i, error in enumerate(pool.map(decode, range(len(paths)))):
             if error is not None:
                 failed.append(paths[i])
