@@ -13,6 +13,11 @@
 
 Every subcommand has ``--help``. Errors are one line on stderr and exit code 1
 (2 for a wrong command line); ``--debug`` shows the full traceback instead.
+
+``demo`` and ``train`` write into a new run folder each time
+(``runs/demo-<date>-<time>``, ``runs/cats_dogs-<date>-<time>``) unless
+``--output`` names one; a named folder that already holds files is refused
+unless ``--force`` is given, so no earlier result is ever replaced by accident.
 Each subcommand imports what it needs only when it runs, so ``--help`` is quick.
 """
 from __future__ import annotations
@@ -28,10 +33,77 @@ class CommandError(Exception):
     """A problem with what the user asked for; printed as one line, exit code 1."""
 
 
+# The end of the message when --output names a folder that already holds results.
+OUTPUT_HINT = "choose another --output or pass --force to replace them"
+
+
+# -- argument types: a wrong value is refused before anything runs or is written --------
+def _number(text, kind):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") \
+            from None
+
+
+def positive_int(text):
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def non_negative_int(text):
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def image_size(text):
+    """The network pools three times by 2, so an image needs at least 8 pixels a side."""
+    value = _number(text, int)
+    if value < 8:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 8 (pixels a side), "
+                                         f"got {text!r}")
+    return value
+
+
+def positive_float(text):
+    import math
+
+    value = _number(text, float)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def share(text):
+    """A validation share: 0 <= value < 1 (organize allows no validation at all)."""
+    value = _number(text, float)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share 0 <= ratio < 1, got {text!r}")
+    return value
+
+
+def training_share(text):
+    """A validation share for training: 0 < value < 1 (training needs validation images)."""
+    value = share(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError(f"expected a share 0 < ratio < 1 (training needs "
+                                         f"validation images), got {text!r}")
+    return value
+
+
 # -- organize ---------------------------------------------------------------------------
 def cmd_organize(args):
     from .data import organize_kaggle_split
 
+    # Refused here, in the command line's words, before the library's own check.
+    if os.path.isdir(args.dest) and os.listdir(args.dest) and not args.force:
+        raise CommandError(f"destination {args.dest!r} is not empty: choose another DEST "
+                           "or pass --force to replace its train/ and validation/ folders")
     summary = organize_kaggle_split(args.source, args.dest, n=args.n, ratio=args.ratio,
                                     seed=args.seed, link="copy" if args.copy else True,
                                     force=args.force)
@@ -43,8 +115,27 @@ def cmd_organize(args):
 
 # -- train and demo -----------------------------------------------------------------------
 def _print_results(results):
-    print(f"best validation accuracy {results['best_val_accuracy']:.4f} after "
-          f"{results['epochs_run']} epochs ({results['seconds_per_epoch']} s per epoch)")
+    print(f"best validation accuracy {results['best_val_accuracy']:.4f} at epoch "
+          f"{results['best_epoch']} of {results['epochs_run']} "
+          f"({results['seconds_per_epoch']} s per epoch)")
+
+
+def _check_split_size(n, ratio):
+    """Every class needs a training and a validation image: refuse an --n too small."""
+    from . import tutorial
+
+    if n is None:
+        return
+    problem = tutorial.split_size_problem(n, ratio)
+    if problem:
+        raise CommandError(f"--n {n} with --ratio {ratio}: {problem}; use --n "
+                           f"{tutorial.smallest_split_size(ratio)} or more")
+
+
+def _run_folder(args, default_name):
+    from .runs import prepare_run_folder
+
+    return prepare_run_folder(args.output, default_name, force=args.force, hint=OUTPUT_HINT)
 
 
 def cmd_train(args):
@@ -55,25 +146,36 @@ def cmd_train(args):
     if not os.path.isdir(args.data):
         raise CommandError(f"data folder {args.data!r} not found: expected Kaggle's train "
                            "folder or a folder with train/ and validation/ class folders")
+    _check_split_size(args.n, args.ratio)
+    output = _run_folder(args, "cats_dogs")
+    # force=True: the folder was checked (or made) just above, in the command's words.
     results = tutorial.train_cats_dogs(
-        data=args.data, output=args.output, n=args.n, ratio=args.ratio, epochs=args.epochs,
-        batch_size=args.batch_size, image_size=args.image_size, device=args.device,
-        seed=args.seed, patience=args.patience, augment=not args.no_augment, verbose=1)
+        data=args.data, output=output, force=True, n=args.n, ratio=args.ratio,
+        epochs=args.epochs, batch_size=args.batch_size, image_size=args.image_size,
+        device=args.device, seed=args.seed, patience=args.patience,
+        augment=not args.no_augment, verbose=1)
     _print_results(results)
-    print(f"model and history written to {args.output}")
+    print(f"model and history written to {output}")
 
 
 def cmd_demo(args):
     from . import tutorial
 
-    settings = tutorial.demo_settings(args.data) if args.quick else {"epochs": args.epochs,
-                                                                      "n": args.n}
-    results = tutorial.train_cats_dogs(data=args.data, output=args.output,
+    data = tutorial.find_data(args.data)      # a wrong --data fails before any folder is made
+    settings = tutorial.demo_settings(data) if args.quick else {"epochs": args.epochs,
+                                                                 "n": args.n}
+    _check_split_size(settings["n"], 0.2)
+    output = _run_folder(args, "demo")
+    results = tutorial.train_cats_dogs(data=data, output=output, force=True,
                                        image_size=args.image_size, device=args.device,
                                        seed=args.seed, verbose=1, **settings)
     _print_results(results)
-    print(f"trained on {results['data']}; run folder: {args.output} (model.h5, curves.png, "
-          "history.json)")
+    if results.get("synthetic"):
+        print(f"trained on synthetic data ({tutorial.SYNTHETIC_DESCRIPTION}), not on photos "
+              f"of cats and dogs: pass --data for those")
+    else:
+        print(f"trained on {results['data']}")
+    print(f"run folder: {output} (model.h5, curves.png, history.json, results.json)")
 
 
 # -- evaluate and predict -------------------------------------------------------------------
@@ -116,6 +218,7 @@ def cmd_evaluate(args):
     if not os.path.isdir(args.directory):
         raise CommandError(f"folder {args.directory!r} not found: expected one sub-folder "
                            "of images per class")
+    _refuse_a_flat_folder(args.directory)
     outputs = model.output_shape[-1]
     iterator = ImageDataGenerator(rescale=args.scale).flow_from_directory(
         args.directory, target_size=model.input_shape[:2], color_mode=_color_mode(model),
@@ -134,14 +237,33 @@ def cmd_evaluate(args):
     print("  ".join(f"{key}: {value:.4f}" for key, value in logs.items()))
 
 
+def _refuse_a_flat_folder(directory):
+    """Kaggle's train folder holds the images themselves, not class folders: say what to do."""
+    has_class_folders = any(entry.is_dir() for entry in os.scandir(directory))
+    images = [name for name in os.listdir(directory) if name.lower().endswith(IMAGE_EXTENSIONS)]
+    if images and not has_class_folders:
+        raise CommandError(f"{directory!r} holds {len(images)} images but no class folders: "
+                           f"split it first with 'minicnn organize {directory} DEST' and "
+                           "evaluate DEST/validation")
+
+
+def _images_under(folder):
+    """Image files in ``folder`` and its sub-folders (class folders), in a stable order."""
+    found = []
+    for root, folders, names in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        found += [os.path.join(root, name) for name in sorted(names)
+                  if name.lower().endswith(IMAGE_EXTENSIONS)]
+    return found
+
+
 def _image_paths(inputs):
     paths = []
     for item in inputs:
         if os.path.isdir(item):
-            found = sorted(os.path.join(item, name) for name in os.listdir(item)
-                           if name.lower().endswith(IMAGE_EXTENSIONS))
+            found = _images_under(item)
             if not found:
-                raise CommandError(f"folder {item!r} has no image files "
+                raise CommandError(f"folder {item!r} and its sub-folders have no image files "
                                    f"({', '.join(IMAGE_EXTENSIONS)})")
             paths += found
         elif os.path.isfile(item):
@@ -172,6 +294,8 @@ def _class_names(args, outputs):
 
 
 def cmd_predict(args):
+    """One tab-separated line per image under a header: the file, the predicted class,
+    its probability, then the probability of every class."""
     import numpy as np
 
     from .data import load_images
@@ -179,6 +303,7 @@ def cmd_predict(args):
     model = _load_model(args.model)
     paths = _image_paths(args.inputs)
     names = _class_names(args, model.output_shape[-1])
+    print("\t".join(["path", "predicted", "P(predicted)", *(f"P({name})" for name in names)]))
     chunk = 256           # decode a chunk of files at a time: memory stays bounded
     chunks = range(0, len(paths), chunk)
     for start in _with_progress(chunks, len(chunks), "predict") if len(paths) > chunk \
@@ -191,10 +316,10 @@ def cmd_predict(args):
             probabilities = np.concatenate([1 - probabilities, probabilities], axis=-1)
         for path, p in zip(part, probabilities):
             if path in failed:
-                print(f"{path}\tunreadable")
+                print("\t".join([path, "unreadable", *[""] * (1 + len(names))]))
                 continue
             k = int(p.argmax())
-            print(f"{path}\t{names[k]}\t{p[k]:.4f}")
+            print("\t".join([path, names[k], f"{p[k]:.4f}", *(f"{q:.4f}" for q in p)]))
 
 
 # -- submit, features, compare, bench -------------------------------------------------------
@@ -203,7 +328,7 @@ def cmd_submit(args):
 
     _load_model(args.model)     # a clear error before any image is read
     count = tutorial.write_kaggle_submission(args.model, args.test_dir, args.output_csv,
-                                             batch_size=args.batch_size)
+                                             batch_size=args.batch_size, progress=True)
     print(f"wrote {count} predictions to {args.output_csv}")
 
 
@@ -244,41 +369,73 @@ def cmd_compare(args):
         print(f"plot written to {args.plot}")
 
 
+def _is_checkout(folder):
+    """A source checkout of minicnn: the package and the benchmarks side by side."""
+    return (os.path.isfile(os.path.join(folder, "benchmarks", "run.py"))
+            and os.path.isfile(os.path.join(folder, "minicnn", "__init__.py")))
+
+
+def _find_checkout():
+    """The source checkout this minicnn comes from (an editable install), else the one
+    the current folder lies in; None when neither is one."""
+    candidates = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+    folder = os.path.abspath(os.getcwd())
+    while True:
+        candidates.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return next((folder for folder in candidates if _is_checkout(folder)), None)
+
+
 def _import_benchmarks():
-    """``benchmarks.run`` from the source checkout this minicnn comes from, or None."""
+    """``benchmarks.run`` of a source checkout, or None when there is none."""
     import importlib
 
-    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.path.isfile(os.path.join(checkout, "benchmarks", "run.py")) and \
-            checkout not in sys.path:
-        sys.path.insert(0, checkout)
+    checkout = _find_checkout()
+    if checkout is None:
+        return None
+    # The checkout goes first on the path, and a 'benchmarks' imported from elsewhere
+    # (another package of that name) is forgotten, so that this checkout's is imported.
+    if checkout in sys.path:
+        sys.path.remove(checkout)
+    sys.path.insert(0, checkout)
+    for name in [name for name in sys.modules if name.split(".")[0] == "benchmarks"]:
+        module_file = getattr(sys.modules[name], "__file__", None) or ""
+        if not os.path.abspath(module_file).startswith(os.path.join(checkout, "")):
+            del sys.modules[name]
     try:
         return importlib.import_module("benchmarks.run")
-    except ImportError:
-        return None
+    except ImportError as error:
+        raise CommandError(f"the benchmarks of {checkout} cannot be imported: {error}") \
+            from error
 
 
 def cmd_bench(args):
     module = _import_benchmarks()
     if module is None or not hasattr(module, "main"):
-        raise CommandError("the benchmarks are not part of an installed minicnn: run "
-                           "'minicnn bench' (or 'python -m benchmarks.run') from a clone of "
-                           "the source repository")
+        raise CommandError("no source checkout found (the benchmarks/ folder is not "
+                           "installed with minicnn): run 'minicnn bench' inside a clone of the "
+                           "source repository")
     status = module.main(args.bench_args)
     return status if isinstance(status, int) else 0
 
 
 # -- the parser ---------------------------------------------------------------------------
-def _add_training_options(parser, epochs):
-    parser.add_argument("--output", default="runs/cats_dogs", help="run folder to write "
-                        "(model.h5, history, curves.png; default runs/cats_dogs)")
-    parser.add_argument("--epochs", type=int, default=epochs,
+def _add_training_options(parser, epochs, run_name):
+    parser.add_argument("--output", default=None, help="run folder to write (model.h5, "
+                        "history, curves.png, results.json; default: a new folder "
+                        f"runs/{run_name}-<date>-<time>)")
+    parser.add_argument("--force", action="store_true", help="write into --output even if "
+                        "it holds files (this run's files replace those of the same name)")
+    parser.add_argument("--epochs", type=positive_int, default=epochs,
                         help=f"at most this many epochs ({epochs}); early stopping on val_loss")
-    parser.add_argument("--image-size", type=int, default=150,
-                        help="images are resized to this square size (150)")
+    parser.add_argument("--image-size", type=image_size, default=150,
+                        help="images are resized to this square size (150; at least 8)")
     parser.add_argument("--device", choices=["cpu", "gpu"], default=None,
                         help="default: the GPU when CuPy sees one, else the CPU")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
 
 
 def build_parser():
@@ -302,14 +459,17 @@ def build_parser():
     p = command("demo", cmd_demo, "train the tutorial's cats/dogs network (the main job)",
                 "Train the cats vs dogs network of the Keras tutorial. Real photos come from "
                 "--data or $MINICNN_DATA (Kaggle's train folder); without them, a built-in "
-                "synthetic dataset (circles vs squares) is used.")
+                "synthetic dataset is used instead: horizontal vs vertical stripes (640 "
+                "generated 64x64 images), which the network learns almost perfectly, and "
+                "every output says that it was synthetic.")
     p.add_argument("--data", default=None, help="Kaggle train folder (default: $MINICNN_DATA, "
                    "else synthetic data)")
-    p.add_argument("--n", type=int, default=None, help="use this many labelled photos")
+    p.add_argument("--n", type=positive_int, default=None,
+                   help="use this many labelled photos")
     p.add_argument("--quick", action="store_true", help="a couple of minutes: 3 epochs on "
                    "1000 photos (real data) or on the synthetic set "
                    "(minicnn.tutorial.demo_settings)")
-    _add_training_options(p, 50)
+    _add_training_options(p, 50, "demo")
 
     p = command("organize", cmd_organize, "split Kaggle's train folder into train/ and "
                 "validation/ class folders", "Make DEST/train/{cats,dogs} and "
@@ -317,10 +477,10 @@ def build_parser():
                 "(links by default; the source folder is never modified).")
     p.add_argument("source", help="folder of cat.N.jpg and dog.N.jpg files")
     p.add_argument("dest", help="folder to create train/ and validation/ in")
-    p.add_argument("--n", type=int, default=None, help="files in total, n/2 per class "
-                   "(default: all)")
-    p.add_argument("--ratio", type=float, default=0.2, help="validation share (0.2)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=positive_int, default=None, help="files in total, n/2 per "
+                   "class (default: all)")
+    p.add_argument("--ratio", type=share, default=0.2, help="validation share (0.2)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--copy", action="store_true", help="copy files instead of linking")
     p.add_argument("--force", action="store_true", help="replace DEST's train/ and "
                    "validation/ folders if present")
@@ -330,36 +490,42 @@ def build_parser():
                    help="cats_dogs: the tutorial's 3-conv network trained from scratch")
     p.add_argument("--data", required=True, help="Kaggle's train folder, or a folder with "
                    "train/ and validation/ class folders")
-    p.add_argument("--n", type=int, default=None, help="use this many labelled photos")
-    p.add_argument("--ratio", type=float, default=0.2, help="validation share (0.2)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--patience", type=int, default=2, help="early-stopping patience (2)")
+    p.add_argument("--n", type=positive_int, default=None,
+                   help="use this many labelled photos (n/2 per class)")
+    p.add_argument("--ratio", type=training_share, default=0.2,
+                   help="validation share (0.2)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--patience", type=non_negative_int, default=2,
+                   help="early-stopping patience (2)")
     p.add_argument("--no-augment", action="store_true", help="train without shear, zoom "
                    "and flips")
-    _add_training_options(p, 50)
+    _add_training_options(p, 50, "cats_dogs")
 
     p = command("evaluate", cmd_evaluate, "loss and accuracy of a saved model on a folder",
                 "Evaluate a model saved by minicnn (model.h5) on DIRECTORY's class folders.")
     p.add_argument("model", help="model file (model.h5)")
     p.add_argument("directory", help="folder with one sub-folder of images per class")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--scale", type=float, default=1 / 255,
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--scale", type=positive_float, default=1 / 255,
                    help="multiply pixels by this, as in training (1/255)")
 
-    p = command("predict", cmd_predict, "class and probability for images or folders")
+    p = command("predict", cmd_predict, "class and probability for images or folders",
+                "Print one tab-separated line per image under a header: path, predicted "
+                "class, P(predicted) = the probability of that class, then the probability "
+                "of each class. Folders are searched with their sub-folders.")
     p.add_argument("model", help="model file (model.h5)")
     p.add_argument("inputs", nargs="+", help="image files and/or folders of images")
     p.add_argument("--classes", default=None, help="comma-separated class names (default: "
                    "results.json beside the model, else 'class 0', 'class 1', ...)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--scale", type=float, default=1 / 255,
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--scale", type=positive_float, default=1 / 255,
                    help="multiply pixels by this, as in training (1/255)")
 
     p = command("submit", cmd_submit, "write a Kaggle submission CSV (id,label = P(dog))")
     p.add_argument("model", help="model file (model.h5)")
     p.add_argument("test_dir", help="Kaggle's test folder of 1.jpg, 2.jpg, ...")
     p.add_argument("output_csv", help="CSV file to write")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
 
     p = command("features", cmd_features, "VGG16 bottleneck features of a folder of images",
                 "Run VGG16's convolutional base over DIRECTORY's class folders once and "
@@ -369,8 +535,8 @@ def build_parser():
                    help="Keras VGG16 'notop' HDF5 weight file (default: "
                    "$MINICNN_VGG16_WEIGHTS; without one, random weights)")
     p.add_argument("--cache", default="features_cache", help="cache folder (features_cache)")
-    p.add_argument("--image-size", type=int, default=150)
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--image-size", type=positive_int, default=150)
+    p.add_argument("--batch-size", type=positive_int, default=32)
 
     p = command("compare", cmd_compare, "compare the curves of several run folders")
     p.add_argument("runs", nargs="+", help="run folders (with history.json)")
@@ -379,8 +545,9 @@ def build_parser():
     p.add_argument("--plot", default=None, help="also save the curves as this PNG")
 
     p = command("bench", cmd_bench, "run the benchmarks (from a source checkout)",
-                "Run benchmarks/run.py of the source repository; arguments after 'bench' "
-                "are passed on to it.")
+                "Run benchmarks/run.py of the source checkout minicnn is installed from "
+                "(pip install -e), or of the checkout the current folder is in; arguments "
+                "after 'bench' are passed on to it.")
     p.epilog = "Other arguments go to benchmarks.run (see 'python -m benchmarks.run --help')."
     return parser
 

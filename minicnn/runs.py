@@ -181,7 +181,7 @@ def plot_runs(curves, metric, path=None, dpi=90):
     """One line per run: ``curves`` is ``{label: [value per epoch]}``. Returns the Figure."""
     from matplotlib.ticker import MaxNLocator
 
-    from .viz import _figure, _finish
+    from .viz import _figure, _finish, accuracy_limits
 
     fig = _figure((7, 4.5), dpi)
     ax = fig.subplots()
@@ -193,6 +193,8 @@ def plot_runs(curves, metric, path=None, dpi=90):
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
+    if "acc" in metric:     # a fixed range: noise must not look like a trend
+        ax.set_ylim(*accuracy_limits([v for values in curves.values() for v in values]))
     ax.set_title(f"{metric} by run (dots: best epoch)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -226,11 +226,14 @@ def _conv_layers(model):
     return layers
 
 
-def plot_filters(model, path=None, ncols=8, dpi=DEFAULT_DPI):
+def plot_filters(model, path=None, ncols=8, dpi=DEFAULT_DPI, name=None):
     """The kernels of the first Conv2D layer, one small image per filter.
 
     A kernel (KH, KW, C, F) gives F pictures; with 3 input channels they are
     drawn in colour (each rescaled to [0, 1]), otherwise as the channel mean.
+    The title names the layer by its place in ``model`` and by ``name`` (default
+    the model's name): layer names count across all models of a process, so
+    ``conv2d_3`` alone does not say which model it belongs to.
     Figure of ncols x rows inches (rows = ceil(F / ncols)).
     """
     from .backend import to_numpy
@@ -250,8 +253,8 @@ def plot_filters(model, path=None, ncols=8, dpi=DEFAULT_DPI):
             weights = weights.mean(axis=-1)
         low, high = weights.min(), weights.max()
         _show(ax, (weights - low) / ((high - low) or 1.0), interpolation="nearest")
-    fig.suptitle(f"{layer.name}: {filters} filters of {kernel.shape[0]}x{kernel.shape[1]}",
-                 fontsize=9)
+    fig.suptitle(f"first conv layer ({layer.name}) of {name or model.name}: {filters} "
+                 f"filters of {kernel.shape[0]}x{kernel.shape[1]}", fontsize=9)
     return _finish(fig, path)
 
 
@@ -271,19 +274,22 @@ def feature_maps(model, image):
     return maps
 
 
-def plot_feature_maps(model, image, path=None, max_maps=8, dpi=DEFAULT_DPI):
-    """What every Conv2D layer outputs for one image: one row per conv layer,
-    its first ``max_maps`` channels. Figure of (max_maps + 1) x 1.2*rows inches."""
+def plot_feature_maps(model, image, path=None, max_maps=8, dpi=DEFAULT_DPI, name=None):
+    """What every Conv2D layer outputs for one image: one row per conv layer
+    (labelled "conv K" and the layer's name), its first ``max_maps`` channels; the
+    title names ``name`` (default the model's name).
+    Figure of (max_maps + 1) x 1.2*rows inches."""
     maps = feature_maps(model, image)
     image = np.asarray(image, dtype=np.float32)
     fig = _figure((max_maps + 1, 1.2 * len(maps)), dpi)
     axes = np.array(fig.subplots(len(maps), max_maps + 1)).reshape(len(maps), max_maps + 1)
-    for row, (name, activation) in enumerate(maps):
+    for row, (layer_name, activation) in enumerate(maps):
         if row == 0:
             _show(axes[0, 0], np.clip(image, 0, 1), "input")
         else:
             axes[row, 0].axis("off")     # the input is drawn once; only the label here
-        axes[row, 0].text(-0.1, 0.5, f"{name}\n{activation.shape[0]}x{activation.shape[1]}",
+        axes[row, 0].text(-0.1, 0.5, f"conv {row + 1} ({layer_name})\n"
+                          f"{activation.shape[0]}x{activation.shape[1]}",
                           transform=axes[row, 0].transAxes, ha="right", va="center",
                           fontsize=7)
         for col in range(max_maps):
@@ -292,7 +298,8 @@ def plot_feature_maps(model, image, path=None, max_maps=8, dpi=DEFAULT_DPI):
                 _show(ax, activation[:, :, col], cmap="viridis")
             else:
                 ax.axis("off")
-    fig.suptitle("feature maps of each conv layer (first channels)", fontsize=9)
+    fig.suptitle(f"feature maps of each conv layer of {name or model.name} (first channels)",
+                 fontsize=9)
     return _finish(fig, path)
 
 
@@ -313,9 +320,20 @@ def _history_dict(history):
                     f"{type(history).__name__}")
 
 
-def plot_histories(histories, metrics=("accuracy", "loss"), path=None, dpi=DEFAULT_DPI):
+def accuracy_limits(values):
+    """y-axis limits for accuracies: from 0.5 (a coin toss between two classes) or
+    lower, to 1. A fixed, wide range keeps epoch-to-epoch noise of a few thousandths
+    from looking like a trend, as autoscaling to the data would."""
+    low = min([0.5, *(float(v) for v in values if np.isfinite(v))])
+    return max(0.0, math.floor(low * 10) / 10), 1.01
+
+
+def plot_histories(histories, metrics=("accuracy", "loss"), path=None, dpi=DEFAULT_DPI,
+                   title=None):
     """Training (dashed) and validation (solid) curves of several runs, one panel
-    per metric. ``histories`` is ``{label: History | dict | path}``.
+    per metric, in the order of ``metrics``. ``histories`` is ``{label: History |
+    dict | path}``; ``title`` (the run and its data) heads the figure. Epochs are
+    whole numbers on the x axis; accuracy axes span at least [0.5, 1].
     Figure of 5*len(metrics) x 4 inches."""
     from matplotlib.ticker import MaxNLocator
 
@@ -326,6 +344,7 @@ def plot_histories(histories, metrics=("accuracy", "loss"), path=None, dpi=DEFAU
 
     colours = colormaps["tab10"]
     for ax, metric in zip(axes, metrics):
+        plotted = []
         for i, (label, logs) in enumerate(histories.items()):
             for j, (key, style, suffix) in enumerate(((metric, "--", "training"),
                                                       (f"val_{metric}", "-", "validation"))):
@@ -335,18 +354,24 @@ def plot_histories(histories, metrics=("accuracy", "loss"), path=None, dpi=DEFAU
                     colour = colours(i % 10) if len(histories) > 1 else colours(j)
                     ax.plot(epochs, logs[key], style, color=colour,
                             label=f"{label} {suffix}" if len(histories) > 1 else suffix)
+                    plotted += list(logs[key])
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # no epoch 1.5
+        if "acc" in metric:
+            ax.set_ylim(*accuracy_limits(plotted))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _finish(fig, path)
 
 
-def plot_history(history, metrics=("accuracy", "loss"), path=None, dpi=DEFAULT_DPI):
+def plot_history(history, metrics=("accuracy", "loss"), path=None, dpi=DEFAULT_DPI,
+                 title=None):
     """Training and validation curves of one run (a History or a saved .json/.csv)."""
-    return plot_histories({"": history}, metrics, path, dpi)
+    return plot_histories({"": history}, metrics, path, dpi, title)
 
 
 # -- data and predictions ----------------------------------------------------------------
@@ -399,7 +424,8 @@ def plot_confusion_matrix(matrix, class_names, path=None, normalize=False, dpi=D
 
 
 __all__ = [
-    "BOX_BLUR_3", "BOX_BLUR_8", "SOBEL_HORIZONTAL", "SOBEL_VERTICAL", "apply_filters",
+    "BOX_BLUR_3", "BOX_BLUR_8", "SOBEL_HORIZONTAL", "SOBEL_VERTICAL", "accuracy_limits",
+    "apply_filters",
     "convolution_demo", "convolution_outputs", "feature_maps", "load_grayscale",
     "plot_confusion_matrix", "plot_feature_maps", "plot_filters", "plot_histories",
     "plot_history", "plot_im2col", "plot_image_grid", "save_figure",

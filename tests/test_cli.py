@@ -84,17 +84,36 @@ def test_evaluate_prints_loss_and_accuracy(trained, capsys):
     assert 0.0 <= accuracy <= 1.0
 
 
+def predictions(out):
+    """The header and the rows of ``minicnn predict``'s tab-separated output."""
+    header, *rows = [line.split("\t") for line in out.splitlines()]
+    return header, rows
+
+
 def test_predict_files_and_folders(trained, capsys):
     split, run = trained
     folder = os.path.join(split, "validation", "cats")
     one = os.path.join(split, "validation", "dogs", sorted(os.listdir(
         os.path.join(split, "validation", "dogs")))[0])
     assert cli.main(["predict", os.path.join(run, "model.h5"), one, folder]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 + len(os.listdir(folder))
-    path, name, probability = lines[0].split("\t")
-    assert path == one and name in ("cats", "dogs")          # names from results.json
-    assert 0.5 <= float(probability) <= 1.0                  # the larger of two
+    header, rows = predictions(capsys.readouterr().out)
+    # The header says what each number is: the predicted class's probability, then each
+    # class's (names from results.json beside the model).
+    assert header == ["path", "predicted", "P(predicted)", "P(cats)", "P(dogs)"]
+    assert len(rows) == 1 + len(os.listdir(folder))
+    path, name, probability, p_cats, p_dogs = rows[0]
+    assert path == one and name in ("cats", "dogs")
+    assert float(probability) == max(float(p_cats), float(p_dogs)) >= 0.5
+    assert float(p_cats) + float(p_dogs) == pytest.approx(1.0, abs=2e-4)
+
+
+def test_predict_looks_into_class_folders(trained, capsys):
+    split, run = trained
+    assert cli.main(["predict", os.path.join(run, "model.h5"),
+                     os.path.join(split, "validation")]) == 0
+    _, rows = predictions(capsys.readouterr().out)
+    assert len(rows) == 8                                    # 4 cats and 4 dogs below it
+    assert {os.path.basename(os.path.dirname(row[0])) for row in rows} == {"cats", "dogs"}
 
 
 def test_predict_with_class_names_option(trained, capsys):
@@ -102,8 +121,9 @@ def test_predict_with_class_names_option(trained, capsys):
     folder = os.path.join(split, "validation", "dogs")
     assert cli.main(["predict", os.path.join(run, "model.h5"), folder,
                      "--classes", "kitty,puppy"]) == 0
-    assert {line.split("\t")[1] for line in capsys.readouterr().out.splitlines()} <= {
-        "kitty", "puppy"}
+    header, rows = predictions(capsys.readouterr().out)
+    assert header[3:] == ["P(kitty)", "P(puppy)"]
+    assert {row[1] for row in rows} <= {"kitty", "puppy"}
     assert cli.main(["predict", os.path.join(run, "model.h5"), folder,
                      "--classes", "a,b,c"]) == 1
 
@@ -160,8 +180,8 @@ def test_demo_trains_on_synthetic_data(tmp_path, monkeypatch, capsys):
     assert cli.main(["demo", "--output", str(tmp_path / "demo"), "--epochs", "1",
                      "--image-size", "24"]) == 0
     captured = capsys.readouterr()
-    assert "synthetic" in captured.err
-    assert "trained on synthetic" in captured.out
+    assert "synthetic" in captured.err.lower()
+    assert "trained on synthetic data" in captured.out
     assert os.path.isfile(tmp_path / "demo" / "model.h5")
 
 
@@ -171,12 +191,13 @@ def test_demo_quick_uses_the_tutorials_settings(tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.delenv("MINICNN_DATA", raising=False)
     monkeypatch.setattr(tutorial, "train_cats_dogs", lambda **kw: calls.append(kw) or {
-        "best_val_accuracy": 0.5, "epochs_run": 3, "seconds_per_epoch": 1.0,
-        "data": "synthetic shapes"})
+        "best_val_accuracy": 0.5, "best_epoch": 1, "epochs_run": 3, "seconds_per_epoch": 1.0,
+        "data": "synthetic: stripes", "synthetic": True})
     assert cli.main(["demo", "--quick", "--output", str(tmp_path)]) == 0
     assert calls[0]["epochs"] == tutorial.demo_settings()["epochs"]
     assert calls[0]["n"] == tutorial.demo_settings()["n"]
-    assert "best validation accuracy 0.5000 after 3 epochs" in capsys.readouterr().out
+    # The best epoch is named, not the number of epochs run.
+    assert "best validation accuracy 0.5000 at epoch 1 of 3" in capsys.readouterr().out
 
 
 def test_bench_runs_benchmarks_main(monkeypatch):
