@@ -5,13 +5,14 @@
 The tutorial's setting: 150 x 150 targets, batch 32, class_mode "binary", and
 for the augmented runs ImageDataGenerator(rescale=1/255, shear_range=0.2,
 zoom_range=0.2, horizontal_flip=True). Reads the real photos from ``--data``
-(a Kaggle-style folder of cat.N.jpg / dog.N.jpg; default the shared copy) through
+(a Kaggle-style folder of cat.N.jpg / dog.N.jpg; default $MINICNN_DATA) through
 a temporary split made by ``organize_kaggle_split`` (symlinks in /tmp), or
-generated 200 x 200 JPEGs when there are none. Files are read once before timing
+generated 200 x 200 JPEGs when neither is given. Files are read once before timing
 so that the disk cache does not count. Also times each stage of one image on one
 thread (decode, resize, transform, copy), to show where the time goes.
 
-Writes benchmarks/results/data_pipeline_<machine>.json and .md.
+Writes data_pipeline_<machine>.json and .md into a new runs/data_pipeline-<date>-<time>
+folder, into --out DIR, or with --write into benchmarks/results/ (the committed results).
 """
 from __future__ import annotations
 
@@ -32,8 +33,10 @@ from PIL import Image
 
 from minicnn.data import ImageDataGenerator, organize_kaggle_split, write_shapes_directory
 from minicnn.data.iterator import INTERPOLATIONS, default_workers
+from minicnn.io_utils import atomic_write_text
 
-DEFAULT_DATA = "/work/shared/data/cats_dogs/train"
+DATA_VARIABLE = "MINICNN_DATA"
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 TARGET = (150, 150)
 BATCH = 32
 TARGET_IMAGES_PER_S = 400
@@ -56,16 +59,78 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+# -- shared by the benchmarks: where results go, and how they name paths ----------------
+def add_output_options(parser, name):
+    """--write (the committed results folder) or --out DIR; default a new run folder."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--write", action="store_true",
+                       help="write the results into benchmarks/results/ (the committed ones)")
+    where.add_argument("--out", metavar="DIR",
+                       help=f"write the results into DIR (default: a new "
+                       f"runs/{name}-<date>-<time>)")
+
+
+def output_folder(args, name):
+    """The folder chosen by :func:`add_output_options`, created. Benchmark files are
+    named per machine, so an explicit folder may already hold other machines' results."""
+    if args.write:
+        return RESULTS_DIR
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        return args.out
+    from minicnn.runs import prepare_run_folder
+
+    return prepare_run_folder(None, default_name=name)
+
+
+def portable_path(path):
+    """``path`` as a result file may record it without naming this machine: relative to
+    the current folder when it lies inside it or beside it (``../shared/...``),
+    ``~/...`` inside the home folder, otherwise as it is."""
+    path = os.path.abspath(os.fspath(path))
+    relative = os.path.relpath(path, os.getcwd())
+    if not relative.startswith(os.path.join(os.pardir, os.pardir)):
+        return relative
+    home = os.path.expanduser("~")
+    if path.startswith(home.rstrip(os.sep) + os.sep):
+        return os.path.join("~", os.path.relpath(path, home))
+    return path
+
+
+def command_line(module, argv=None):
+    """``python -m <module> <arguments>`` as run, with absolute paths made portable."""
+    arguments = sys.argv[1:] if argv is None else argv
+    return " ".join(["python -m", module, *(portable_path(a) if os.path.isabs(a) else a
+                                             for a in arguments)])
+
+
+def find_photos(data):
+    """``(folder, how results name it)`` from --data, else $MINICNN_DATA; (None, None)
+    when neither is given. A folder given but missing is an error."""
+    if data:
+        name = portable_path(data)
+    elif os.environ.get(DATA_VARIABLE):
+        data, name = os.environ[DATA_VARIABLE], "$" + DATA_VARIABLE
+    else:
+        return None, None
+    if not os.path.isdir(data):
+        raise FileNotFoundError(f"no photos at {data!r}: give --data (or {DATA_VARIABLE}), "
+                                "a Kaggle train folder of cat.N.jpg / dog.N.jpg")
+    return data, name
+
+
+# -- the data pipeline ------------------------------------------------------------------
 def tutorial_generator():
     return ImageDataGenerator(rescale=1 / 255, shear_range=0.2, zoom_range=0.2,
                               horizontal_flip=True)
 
 
-def prepare_data(data, n, workdir):
-    """A ``train/{cats,dogs}`` tree of ``n`` images in ``workdir``; describes its source."""
-    if data and os.path.isdir(data):
+def prepare_data(data, name, n, workdir):
+    """A ``train/{cats,dogs}`` tree of ``n`` images in ``workdir`` from the photos in
+    ``data`` (named ``name`` in the results) or, when None, generated; describes it."""
+    if data:
         summary = organize_kaggle_split(data, workdir, n=n, ratio=0.0, seed=0)
-        return os.path.join(workdir, "train"), f"{data} (first split of {n}: {summary['train']})"
+        return os.path.join(workdir, "train"), f"{name} (first split of {n}: {summary['train']})"
     write_shapes_directory(workdir, n_train=n, n_validation=2, size=200)
     return os.path.join(workdir, "train"), f"generated 200x200 JPEGs ({n})"
 
@@ -123,10 +188,8 @@ def stage_profile(paths, augment=True):
 
 
 def write_results(results, out_dir):
-    os.makedirs(out_dir, exist_ok=True)
     stem = os.path.join(out_dir, f"data_pipeline_{results['machine']}")
-    with open(stem + ".json", "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
+    atomic_write_text(stem + ".json", json.dumps(results, indent=2))
     lines = [f"# Data pipeline throughput on {results['machine']}", "",
              f"- CPU: {results['cpu_model']} ({results['cpu_count']} cores visible)",
              f"- Python {results['python']}, NumPy {results['numpy']}, Pillow {results['pillow']}",
@@ -151,24 +214,27 @@ def write_results(results, out_dir):
               "| stage | ms |", "| --- | ---: |"]
     lines += [f"| {stage} | {ms:.3f} |" for stage, ms in results["stage_ms"].items()]
     lines.append(f"| total | {sum(results['stage_ms'].values()):.3f} |")
-    with open(stem + ".md", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+    atomic_write_text(stem + ".md", "\n".join(lines) + "\n")
     return stem
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA,
-                        help="Kaggle-style folder of cat.N.jpg/dog.N.jpg (else generated)")
+    parser.add_argument("--data", help=f"Kaggle-style folder of cat.N.jpg/dog.N.jpg (default: "
+                        f"${DATA_VARIABLE}, else generated JPEGs)")
     parser.add_argument("--n", type=int, default=2000, help="images in the timed set")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per setting")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    add_output_options(parser, "data_pipeline")
     args = parser.parse_args(argv)
+    try:
+        data, data_name = find_photos(args.data)
+    except FileNotFoundError as error:
+        parser.exit(1, f"benchmarks.data_pipeline: {error}\n")
 
     load_before = os.getloadavg()
     workdir = tempfile.mkdtemp(prefix="minicnn-bench-data-")
     try:
-        folder, described = prepare_data(args.data, args.n, workdir)
+        folder, described = prepare_data(data, data_name, args.n, workdir)
         warm_file_cache(folder)
         runs = []
         for augment in (False, True):
@@ -193,13 +259,12 @@ def main(argv=None):
         "python": platform.python_version(), "numpy": np.__version__,
         "pillow": PIL.__version__, "data": described,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python -m benchmarks.data_pipeline "
-                   + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": command_line("benchmarks.data_pipeline", argv),
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "target": list(TARGET), "batch_size": BATCH, "runs": runs, "stage_ms": stage_ms,
         "best_augmented_images_per_s": max(r["images_per_s"] for r in runs if r["augment"]),
     }
-    stem = write_results(results, args.out)
+    stem = write_results(results, output_folder(args, "data_pipeline"))
     print(f"wrote {stem}.json and .md")
     return results
 

@@ -1,6 +1,6 @@
 """One whole epoch of the tutorial, as a user runs it: minicnn against Keras.
 
-    flock /tmp/minicnn-heavy.lock python -m benchmarks.epoch [--data DIR] [--n 10000]
+    flock /tmp/minicnn-heavy.lock python -m benchmarks.epoch --data DIR [--n 10000] [--write]
 
 The step benchmark (``benchmarks.run``) times the network alone on one batch in
 memory. An epoch also decodes, augments and batches the photos: the tutorial's
@@ -13,7 +13,9 @@ in a fresh process, one epoch after one warm-up epoch of 10 batches.
 
 Keras trains the same network (with the tutorial's dropout) with SGD(0.01, momentum
 0.9) and categorical cross-entropy; minicnn runs ``tutorial.train_cats_dogs``'s
-model and optimizer. Writes benchmarks/results/epoch_<machine>.{json,md}.
+model and optimizer. The photos: --data, else $MINICNN_DATA (Kaggle's train folder).
+Writes epoch_<machine>.{json,md} into a new runs/epoch-<date>-<time> folder, into
+--out DIR, or with --write into benchmarks/results/ (the committed results).
 """
 from __future__ import annotations
 
@@ -26,9 +28,9 @@ import sys
 import tempfile
 import time
 
-from benchmarks.data_pipeline import cpu_model, machine_name
+from benchmarks.data_pipeline import (add_output_options, command_line, cpu_model, find_photos,
+                                      machine_name, output_folder)
 
-DEFAULT_DATA = "/work/shared/data/cats_dogs/train"
 SIZE, BATCH, WARMUP_BATCHES = (150, 150), 32, 10
 AUGMENT = {"rescale": 1 / 255, "shear_range": 0.2, "zoom_range": 0.2, "horizontal_flip": True}
 
@@ -118,36 +120,40 @@ def markdown(results):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=DEFAULT_DATA,
-                        help="a Kaggle train folder of cat.N.jpg / dog.N.jpg")
+    parser.add_argument("--data", help="a Kaggle train folder of cat.N.jpg / dog.N.jpg "
+                        "(default: $MINICNN_DATA)")
     parser.add_argument("--n", type=int, default=10000)
     parser.add_argument("--frameworks", default="minicnn,keras")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    add_output_options(parser, "epoch")
     parser.add_argument("--run", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--split", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run:   # the child process: one framework, one JSON line
         print(json.dumps(RUNNERS[args.run](args.split)))
         return 0
-    if not os.path.isdir(args.data):
-        print(f"benchmarks.epoch: no photos at {args.data!r}; give --data (a Kaggle train "
-              "folder of cat.N.jpg / dog.N.jpg)", file=sys.stderr)
+    try:
+        data, data_name = find_photos(args.data)
+    except FileNotFoundError as error:
+        print(f"benchmarks.epoch: {error}", file=sys.stderr)
+        return 1
+    if data is None:
+        print("benchmarks.epoch: no photos given: pass --data (or set MINICNN_DATA), a Kaggle "
+              "train folder of cat.N.jpg / dog.N.jpg", file=sys.stderr)
         return 1
     from minicnn.data import organize_kaggle_split
 
     with tempfile.TemporaryDirectory(prefix="minicnn-epoch-") as workdir:
         split = os.path.join(workdir, "split")
-        organize_kaggle_split(args.data, split, n=args.n, ratio=0.2, seed=0)   # links
+        organize_kaggle_split(data, split, n=args.n, ratio=0.2, seed=0)   # links
         runs = []
         for framework in args.frameworks.split(","):
             runs.append(measure(framework, split))
             print(f"{framework}: {runs[-1].get('seconds', runs[-1].get('error'))}", flush=True)
     results = {"machine": machine_name(), "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               "command": "python -m benchmarks.epoch " + " ".join(argv or sys.argv[1:]),
-               "data": args.data, "n": args.n, "runs": runs}
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"epoch_{results['machine']}")
+               "command": command_line("benchmarks.epoch", argv),
+               "data": data_name, "n": args.n, "runs": runs}
+    stem = os.path.join(output_folder(args, "epoch"), f"epoch_{results['machine']}")
     from minicnn.io_utils import atomic_write_text
 
     atomic_write_text(stem + ".json", json.dumps(results, indent=2))

@@ -16,8 +16,9 @@ For each device (the CPU; the GPU when CuPy sees one):
   workloads in Keras 3/TensorFlow and PyTorch when they are installed.
 
 GPU timings synchronise the device before reading the clock and exclude
-warm-up; every time is a median. Results go to benchmarks/results/
-bench_<machine>.{md,json,png}.
+warm-up; every time is a median. Results, bench_<machine>.{md,json,png}, go to a
+new runs/bench-<date>-<time> folder, to --out DIR, or with --write to
+benchmarks/results/ (the committed results).
 """
 from __future__ import annotations
 
@@ -33,10 +34,11 @@ import time
 
 import numpy as np
 
-from benchmarks.data_pipeline import cpu_model, machine_name
+from benchmarks.data_pipeline import (add_output_options, command_line, cpu_model,
+                                      machine_name, output_folder)
 from benchmarks.workloads import WORKLOADS, minicnn_tutorial_net, minicnn_vgg16
+from minicnn.io_utils import atomic_write_text
 
-RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 WORKLOAD_TITLES = {"tutorial_train": "cats vs dogs net: training step",
                    "tutorial_infer": "cats vs dogs net: inference",
                    "vgg16_extract": "VGG16 conv base: feature extraction"}
@@ -347,7 +349,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repeats, small VGG16 batch")
     parser.add_argument("--no-references", action="store_true",
                         help="skip Keras/TensorFlow and PyTorch")
-    parser.add_argument("--out", default=RESULTS_DIR)
+    add_output_options(parser, "bench")
     args = parser.parse_args(argv)
     if args.repeats is None:
         args.repeats = 3 if args.quick else 9
@@ -371,7 +373,7 @@ def main(argv=None):
                "python": platform.python_version(), "numpy": np.__version__,
                "numba": numba.__version__, "batch": args.batch, "vgg_batch": args.vgg_batch,
                "repeats": args.repeats,
-               "command": "python -m benchmarks.run " + " ".join(argv or sys.argv[1:]),
+               "command": command_line("benchmarks.run", argv),
                "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "load_before": [round(v, 2) for v in os.getloadavg()], "devices": []}
     for device in devices:
@@ -380,12 +382,9 @@ def main(argv=None):
     results["ratios"] = {s["device"]: ratios(s) for s in results["devices"]}
     results["gpu_over_cpu"] = {w: gpu / cpu for w, (cpu, gpu) in gpu_speedups(results).items()}
 
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"bench_{machine}")
-    with open(stem + ".json", "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=1)
-    with open(stem + ".md", "w", encoding="utf-8") as f:
-        f.write(markdown(results))
+    stem = os.path.join(output_folder(args, "bench"), f"bench_{machine}")
+    atomic_write_text(stem + ".json", json.dumps(results, indent=1))
+    atomic_write_text(stem + ".md", markdown(results))
     chart(results, stem + ".png")
     print(markdown(results))
     print(f"wrote {stem}.md, .json, .png")
