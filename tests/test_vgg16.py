@@ -16,11 +16,19 @@ from minicnn.applications.vgg16 import IMAGENET_BGR_MEAN
 from minicnn.backend import get_array_module, to_numpy
 from minicnn.weights import save_weights
 
-WEIGHTS = Path(os.environ.get("MINICNN_VGG16_WEIGHTS",
-                              "/work/shared/data/vgg16/vgg16_imagenet_notop.h5"))
-PHOTOS = Path(os.environ.get("MINICNN_DATA", "/work/shared/data/cats_dogs/train"))
+# The weight file and Kaggle's photos: from the environment, else from ../shared/data
+# beside the clone (where CI puts them). Skip reasons name no machine's folders.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+WEIGHTS = Path(os.environ.get("MINICNN_VGG16_WEIGHTS")
+               or SHARED_DATA / "vgg16" / "vgg16_imagenet_notop.h5")
+PHOTOS = Path(os.environ.get("MINICNN_DATA") or SHARED_DATA / "cats_dogs" / "train")
 
-needs_weights = pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"no VGG16 weights at {WEIGHTS}")
+needs_weights = pytest.mark.skipif(
+    not WEIGHTS.is_file(), reason="no VGG16 weights: set MINICNN_VGG16_WEIGHTS (Keras's notop "
+    ".h5) or provide ../shared/data/vgg16/vgg16_imagenet_notop.h5 beside the clone")
+needs_photos = pytest.mark.skipif(
+    not PHOTOS.is_dir(), reason="no cats/dogs photos: set MINICNN_DATA (Kaggle's train "
+    "folder) or provide ../shared/data/cats_dogs/train beside the clone")
 
 LAYER_SHAPES_150 = [
     ("block1_conv1", (150, 150, 64), 1_792), ("block1_conv2", (150, 150, 64), 36_928),
@@ -185,7 +193,7 @@ def load_photos(names, size=150):
 
 @pytest.mark.keras
 @needs_weights
-@pytest.mark.skipif(not PHOTOS.is_dir(), reason=f"no photos at {PHOTOS}")
+@needs_photos
 def test_block5_pool_features_equal_keras_on_real_photos():
     """minicnn's VGG16 and Keras's, same weight file, same preprocessed photos.
 
