@@ -19,23 +19,34 @@ of them, ``cache_dir/<key>/``:
 
 The key covers everything the features depend on: each source file (relative
 path, size, mtime_ns, class), the model (layer configs and a SHA-256 of its
-weights), the preprocessing (mode, target size, colour mode, interpolation) and
-the source code of the layers and kernels that compute them.
-Change any of them and the features are computed afresh; an entry without its
-manifest (an interrupted run) never counts. Every file is written under a
+weights), the preprocessing (mode, target size, colour mode, interpolation, the
+generator's settings) and the source code of the layers and kernels that compute
+them. Change any of them and the features are computed afresh; an entry without
+its manifest (an interrupted run) never counts. Every file is written under a
 temporary name and renamed when complete.
 
-Memory stays bounded whatever the number of images: batches are written to a
-memory-mapped file as they are computed, and the arrays returned are read-only
-memory maps of the cache (or of a temporary folder without ``cache_dir``).
+A generator's ``preprocessing_function`` enters the key by its module, qualified
+name and a hash of its source, the same in every run. A lambda, a nested function
+or a callable object has no such name: its features are computed but not cached
+(with a warning).
+
+Memory stays bounded whatever the number of images: batches are appended to the
+file with ordinary writes as they are computed (so a full disk is an ``OSError``
+naming the file and the space needed, never a crash), and the arrays returned
+are read-only memory maps of the cache (or of a temporary folder without
+``cache_dir``).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
+import inspect
+import io
 import json
 import os
 import shutil
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -111,15 +122,54 @@ def code_identity() -> str:
     return digest.hexdigest()
 
 
+def _function_identity(function):
+    """``{"function": "module.qualname", "source_sha256": ..}``, the same in every run,
+    or None for a function without a stable name (lambda, nested function, method,
+    callable object)."""
+    module = getattr(function, "__module__", None)
+    name = getattr(function, "__qualname__", None)
+    if not module or not name or "<" in name or inspect.ismethod(function):
+        return None                                # "<lambda>", "f.<locals>.g"
+    try:
+        source = inspect.getsource(function)       # an edit to the function counts
+    except (OSError, TypeError):
+        source = ""                                # built-in or compiled: the name says it
+    return {"function": f"{module}.{name}",
+            "source_sha256": hashlib.sha256(source.encode()).hexdigest()}
+
+
+def _generator_identity(generator):
+    """The generator's non-default settings as JSON values, or None when its
+    preprocessing_function cannot be named stably. Its seed is left out: it draws
+    nothing when it does not augment, which extract_features requires."""
+    settings = {}
+    for name, value in generator.get_config().items():
+        if name == "seed":
+            continue
+        if callable(value):
+            value = _function_identity(value)
+            if value is None:
+                return None
+        else:
+            value = np.asarray(value).tolist()     # numpy scalars, tuples -> JSON
+        settings[name] = value
+    return settings
+
+
 def _identity(base_model, iterator, preprocessing):
+    """What the features depend on, or None when it cannot be named stably (see
+    :func:`_function_identity`)."""
     generator = iterator.image_data_generator
+    settings = None if generator is None else _generator_identity(generator)
+    if generator is not None and settings is None:
+        return None
     return {
         "format": CACHE_FORMAT,
         "code_sha256": code_identity(),
         "model": model_identity(base_model),
         "preprocessing": {
             "mode": preprocessing,
-            "generator": None if generator is None else repr(generator),
+            "generator": settings,
             "target_size": list(iterator.target_size), "color_mode": iterator.color_mode,
             "interpolation": iterator.interpolation, "draft": bool(getattr(iterator, "draft",
                                                                           False))},
@@ -137,15 +187,44 @@ def _load_entry(folder, key):
     try:
         with open(os.path.join(folder, "manifest.json"), encoding="utf-8") as f:
             manifest = json.load(f)
-        if manifest.get("key") != key:
-            return None
+        if not isinstance(manifest, dict) or manifest.get("key") != key:
+            return None                            # any other JSON: not ours, a miss
         features = np.load(os.path.join(folder, "features.npy"), mmap_mode="r")
         labels = np.load(os.path.join(folder, "labels.npy"), mmap_mode="r")
     except (OSError, ValueError):
         return None
-    if len(features) != manifest["samples"] or len(labels) != manifest["samples"]:
+    if not len(features) == len(labels) == manifest.get("samples"):
         return None
     return features, labels
+
+
+def _npy_header(shape):
+    """The .npy header of a float32 C-order array of ``shape``. NumPy pads it so that
+    a smaller first dimension fits in the same number of bytes."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": tuple(shape)})
+    return buffer.getvalue()
+
+
+def _write_rows(f, rows):
+    """Append float32 ``rows`` to the open .npy file ``f``."""
+    f.write(np.ascontiguousarray(rows, dtype="<f4").data)
+
+
+def _features_size(iterator, base_model):
+    """Bytes of features.npy when every image is readable."""
+    shape = (iterator.samples, *base_model.output_shape)
+    return len(_npy_header(shape)) + 4 * int(np.prod(shape))
+
+
+def _no_space(path, needed, free=None):
+    """The error for a disk too full for ``path``."""
+    where = ("the disk filled up while it was written" if free is None
+             else f"only {free:,} bytes are free there")
+    return OSError(errno.ENOSPC, f"extract_features: no space left for {path!r}: it needs "
+                                 f"{needed:,} bytes ({needed / 2**30:.2f} GiB) and {where}; "
+                                 "free some space or choose another cache_dir")
 
 
 def _run_base(base_model, iterator, preprocessing, batch_size, features_path, verbose):
@@ -157,13 +236,12 @@ def _run_base(base_model, iterator, preprocessing, batch_size, features_path, ve
     """
     from tqdm.auto import tqdm
 
-    # Create the file at full size, then map it afresh for each batch: pages written
-    # through a map count in the process's memory until it is unmapped.
-    created = np.lib.format.open_memmap(features_path, mode="w+", dtype=np.float32,
-                                        shape=(iterator.samples, *base_model.output_shape))
-    del created
+    row_shape = tuple(base_model.output_shape)
+    header = _npy_header((iterator.samples, *row_shape))
     written, batch_labels = 0, []
-    with tqdm(total=iterator.samples, unit="img", desc="features", disable=not verbose) as bar:
+    with open(features_path, "wb") as f, \
+            tqdm(total=iterator.samples, unit="img", desc="features", disable=not verbose) as bar:
+        f.write(header)
         for batch in iterator.epoch():
             x, y = batch if isinstance(batch, tuple) else (batch, None)
             if y is not None and np.ndim(y) == 1:      # "binary" / "sparse" class_mode
@@ -173,12 +251,16 @@ def _run_base(base_model, iterator, preprocessing, batch_size, features_path, ve
                 if preprocessing is not None:
                     chunk = preprocess_input(chunk, preprocessing)
                 result = to_numpy(base_model.forward(to_device(chunk, dtype=np.float32)))
-                out = np.lib.format.open_memmap(features_path, mode="r+")
-                out[written:written + len(chunk)] = result
-                out.flush()
-                del out
+                _write_rows(f, result)
                 written += len(chunk)
                 bar.update(len(chunk))
+        if written != iterator.samples:                # skipped files: fewer rows
+            smaller = _npy_header((written, *row_shape))
+            if len(smaller) != len(header):            # NumPy >= 1.24 pads them alike
+                raise RuntimeError("extract_features: this NumPy's .npy header cannot be "
+                                   "rewritten in place")
+            f.seek(0)
+            f.write(smaller)
     skipped = sorted(getattr(iterator, "skipped_files", ()))
     kept = np.setdiff1d(np.arange(iterator.samples), skipped)
     if written != len(kept):
@@ -191,22 +273,14 @@ def _run_base(base_model, iterator, preprocessing, batch_size, features_path, ve
     return kept
 
 
-def _shrink(features_path, rows):
-    """Keep only the first ``rows`` rows of a .npy file (after skipped images)."""
-    full = np.load(features_path, mmap_mode="r")
-    with atomic_path(features_path) as tmp:
-        small = np.lib.format.open_memmap(tmp, mode="w+", dtype=full.dtype,
-                                          shape=(rows, *full.shape[1:]))
-        for start in range(0, rows, 1024):
-            small[start:start + 1024] = full[start:min(start + 1024, rows)]
-        small.flush()
-        del small, full
-
-
 def cache_entry(base_model, iterator, cache_dir, preprocessing="caffe"):
     """``(folder, complete)``: where ``extract_features`` keeps these inputs' features
-    under ``cache_dir``, and whether a complete entry is already there."""
-    key = _key(_identity(base_model, iterator, preprocessing))
+    under ``cache_dir``, and whether a complete entry is already there; ``(None, False)``
+    when they are not cached (a preprocessing_function without a stable name)."""
+    identity = _identity(base_model, iterator, preprocessing)
+    if identity is None:
+        return None, False
+    key = _key(identity)
     folder = os.path.join(os.fspath(cache_dir), key)
     return folder, _load_entry(folder, key) is not None
 
@@ -237,6 +311,14 @@ def extract_features(base_model, iterator, cache_dir=None, batch_size=32, prepro
     _check_iterator(iterator, base_model, preprocessing)
 
     identity = _identity(base_model, iterator, preprocessing)
+    if identity is None:
+        if cache_dir is not None:
+            function = iterator.image_data_generator.preprocessing_function
+            warnings.warn(f"extract_features: preprocessing_function {function!r} has no "
+                          "name that stays the same from run to run (a lambda, a nested "
+                          "function or a callable object), so its features are not cached; "
+                          "define it at module level to cache them", UserWarning, stacklevel=2)
+        cache_dir, identity = None, {}
     key = _key(identity)
     if cache_dir is None:
         folder = tempfile.mkdtemp(prefix="minicnn-features-")
@@ -250,11 +332,21 @@ def extract_features(base_model, iterator, cache_dir=None, batch_size=32, prepro
         os.makedirs(folder, exist_ok=True)
 
     features_path = os.path.join(folder, "features.npy")
+    needed = _features_size(iterator, base_model)
+    free = shutil.disk_usage(folder).free
+    if needed > free:                  # hours of computing would end in a full disk
+        if cache_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise _no_space(features_path, needed, free)
     try:
-        with atomic_path(features_path) as tmp:
-            kept = _run_base(base_model, iterator, preprocessing, int(batch_size), tmp, verbose)
-        if len(kept) != iterator.samples:
-            _shrink(features_path, len(kept))
+        try:
+            with atomic_path(features_path) as tmp:
+                kept = _run_base(base_model, iterator, preprocessing, int(batch_size), tmp,
+                                 verbose)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                raise _no_space(features_path, needed) from error
+            raise
         labels = np.asarray(iterator.classes, dtype=np.int32)[kept]
         with atomic_path(os.path.join(folder, "labels.npy")) as tmp:
             with open(tmp, "wb") as f:
