@@ -89,8 +89,8 @@ def share(text):
 
 def training_share(text):
     """A validation share for training: 0 < value < 1 (training needs validation images)."""
-    value = share(text)
-    if value == 0.0:
+    value = _number(text, float)
+    if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"expected a share 0 < ratio < 1 (training needs "
                                          f"validation images), got {text!r}")
     return value
