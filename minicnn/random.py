@@ -1,7 +1,8 @@
-"""Seeds. ``set_seed(s)`` makes every later weight initialisation and dropout
-mask repeat from run to run, as ``keras.utils.set_random_seed`` does.
+"""Seeds. ``set_seed(s)`` makes every later weight initialisation, dropout mask,
+and the shuffles and augmentations of data iterators made without ``seed=``,
+repeat from run to run, as ``keras.utils.set_random_seed`` does.
 
-Each consumer (an initialiser, a dropout layer) asks for its own generator with
+Each consumer (an initialiser, a dropout layer, an iterator) asks for its own generator with
 :func:`new_generator`; the generators are spawned from one ``SeedSequence``, so
 they are independent of each other and of the order NumPy is used elsewhere.
 """
