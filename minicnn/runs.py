@@ -191,7 +191,8 @@ def plot_runs(curves, metric, path=None, dpi=90):
         epoch, value = best_epoch(values, metric)
         ax.plot([epoch], [value], "o", color=line.get_color())   # mark the best epoch
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlim(0.5, max(len(values) for values in curves.values()) + 0.5)   # whole epochs
     ax.set_ylabel(metric)
     if "acc" in metric:     # a fixed range: noise must not look like a trend
         ax.set_ylim(*accuracy_limits([v for values in curves.values() for v in values]))

@@ -344,7 +344,7 @@ def plot_histories(histories, metrics=("accuracy", "loss"), path=None, dpi=DEFAU
 
     colours = colormaps["tab10"]
     for ax, metric in zip(axes, metrics):
-        plotted = []
+        plotted, longest = [], 1
         for i, (label, logs) in enumerate(histories.items()):
             for j, (key, style, suffix) in enumerate(((metric, "--", "training"),
                                                       (f"val_{metric}", "-", "validation"))):
@@ -355,8 +355,12 @@ def plot_histories(histories, metrics=("accuracy", "loss"), path=None, dpi=DEFAU
                     ax.plot(epochs, logs[key], style, color=colour,
                             label=f"{label} {suffix}" if len(histories) > 1 else suffix)
                     plotted += list(logs[key])
+                    longest = max(longest, len(logs[key]))
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # no epoch 1.5
+        # Whole epochs only, no epoch 1.5: min_n_ticks=1 because with fewer than two
+        # whole numbers in view the locator would fall back to fractional ticks.
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.set_xlim(0.5, longest + 0.5)
         if "acc" in metric:
             ax.set_ylim(*accuracy_limits(plotted))
         ax.set_title(metric)

@@ -124,3 +124,16 @@ def test_prepare_run_folder_refuses_a_file(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(NotADirectoryError):
         prepare_run_folder(tmp_path / "f", force=True)
+
+
+def test_compare_plot_keeps_accuracy_on_a_fixed_range_with_whole_epochs(tmp_path):
+    from minicnn.runs import plot_runs
+
+    fig = plot_runs({"a": [0.515], "b": [0.522, 0.518]}, "val_accuracy")
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    assert low <= 0.5 and high >= 1.0                        # noise does not look like a trend
+    fig.canvas.draw()
+    left, right = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if left <= t <= right]
+    assert ticks and all(float(t).is_integer() for t in ticks)

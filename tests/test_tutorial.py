@@ -64,3 +64,42 @@ def test_submission_is_sorted_by_numeric_id(run, tmp_path):
 def test_a_missing_data_folder_says_how_to_get_the_data(tmp_path):
     with pytest.raises(FileNotFoundError, match="kaggle.com/c/dogs-vs-cats"):
         tutorial.train_cats_dogs(data=str(tmp_path / "nope"), output=str(tmp_path / "run"))
+
+
+def test_results_name_the_best_epoch(run):
+    root, results = run
+    history = json.loads((root / "run" / "history.json").read_text())["history"]
+    accuracies = history["val_accuracy"]
+    assert results["best_epoch"] == accuracies.index(max(accuracies)) + 1
+    assert results["best_val_accuracy"] == max(accuracies)
+    assert results["synthetic"] is False and results["output"] == str(root / "run")
+
+
+def test_synthetic_data_is_called_synthetic_everywhere(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MINICNN_DATA", raising=False)
+    titles = []
+    real_plot = tutorial.plot_history
+    monkeypatch.setattr(tutorial, "plot_history",
+                        lambda *a, **kw: titles.append(kw.get("title")) or real_plot(*a, **kw))
+    # A cold numba cache: the slow first batch is announced once, before training.
+    monkeypatch.setattr(tutorial, "cpu_kernels_need_compiling", lambda: True)
+    monkeypatch.setattr(tutorial.backend, "device", lambda: "cpu")
+    results = tutorial.train_cats_dogs(output=str(tmp_path / "run"), epochs=1, image_size=16,
+                                       verbose=1, workers=1)
+    err = capsys.readouterr().err
+    assert "SYNTHETIC" in err and "horizontal vs vertical stripes" in err
+    assert err.count("real photos") == 1                     # said once, not "get the real photos"
+    assert err.count("compiling the CPU kernels") == 1
+    assert results["synthetic"] is True and results["data"].startswith("synthetic")
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["synthetic"] is True and saved["data"] == results["data"]
+    # Its classes are stripes, not cats and dogs.
+    assert saved["class_indices"] == {"horizontal_stripes": 0, "vertical_stripes": 1}
+    assert len(titles) == 1 and "SYNTHETIC" in titles[0] and "run" in titles[0]
+
+
+def test_wrong_arguments_make_no_run_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="epochs"):
+        tutorial.train_cats_dogs(epochs=0)
+    assert not (tmp_path / "runs").exists()                  # refused before any folder

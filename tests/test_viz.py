@@ -9,7 +9,13 @@ from PIL import Image
 from minicnn import Conv2D, Dense, Flatten, History, MaxPooling2D, Sequential, viz
 from minicnn.metrics import classification_report, classification_scores, confusion_matrix
 
-CAT = "/work/shared/data/cats_dogs/originals/cat.46.jpg"
+# The tutorial's cat photo: in $MINICNN_DATA (Kaggle's train folder) when set, else in
+# the shared data folder beside the repository (how CI provides ../shared).
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CAT_CANDIDATES = [os.path.join(folder, "cat.46.jpg") for folder in (
+    os.environ.get("MINICNN_DATA", ""),
+    os.path.join(REPO, os.pardir, "shared", "data", "cats_dogs", "originals")) if folder]
+CAT = next((path for path in CAT_CANDIDATES if os.path.isfile(path)), None)
 
 
 def png_size(fig):
@@ -36,7 +42,7 @@ def assert_png(fig, figsize, path=None):
 @pytest.fixture
 def photo():
     """A real photo when the tutorial's cat is on this machine, else a synthetic one."""
-    if os.path.isfile(CAT):
+    if CAT is not None:
         return viz.load_grayscale(CAT, max_size=64)
     yy, xx = np.mgrid[0:48, 0:64]
     return ((np.sin(xx / 5.0) + (yy > 20)) / 2.0 + 0.25).astype(np.float32)
@@ -111,6 +117,56 @@ def test_filters_and_feature_maps(tmp_path):
     assert_png(fig, (6, 2.4))
     with pytest.raises(ValueError, match="no Conv2D"):
         viz.plot_filters(Sequential([Dense(2, input_shape=(3,))]))
+
+
+def test_filters_title_names_the_model_and_the_layers_place():
+    tiny_model()                                  # another model first: layer names count on
+    model = tiny_model()
+    first = model.layers[0].name
+    assert first != "conv2d"                      # so the name alone would mislead
+    title = viz.plot_filters(model, dpi=30)._suptitle.get_text()
+    assert title.startswith(f"first conv layer ({first}) of {model.name}")
+    title = viz.plot_filters(model, dpi=30, name="run dropout")._suptitle.get_text()
+    assert f"first conv layer ({first}) of run dropout" in title
+    fig = viz.plot_feature_maps(model, np.random.rand(12, 12, 3), max_maps=2, dpi=30,
+                                name="run dropout")
+    assert "run dropout" in fig._suptitle.get_text()
+    assert fig.axes[0].texts[0].get_text().startswith(f"conv 1 ({first})")
+
+
+def noisy_history(epochs=3):
+    """Validation accuracy that wanders between 0.515 and 0.522: noise, not a trend."""
+    history = History()
+    for epoch, value in enumerate([0.515, 0.522, 0.518][:epochs]):
+        history.on_epoch_end(epoch, {"loss": 0.69, "accuracy": value, "val_loss": 0.69,
+                                     "val_accuracy": value})
+    return history
+
+
+def test_history_plot_has_a_title_fixed_accuracy_range_and_whole_epochs():
+    fig = viz.plot_history(noisy_history(), dpi=30, title="cats/dogs on SYNTHETIC data, run a")
+    assert fig._suptitle.get_text() == "cats/dogs on SYNTHETIC data, run a"
+    accuracy, loss = fig.axes
+    assert (accuracy.get_title(), loss.get_title()) == ("accuracy", "loss")   # one order
+    low, high = accuracy.get_ylim()
+    assert low <= 0.5 and high >= 1.0             # not autoscaled to 0.515..0.522
+    for ax in fig.axes:
+        fig.canvas.draw()
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    # A single epoch still gets whole-number ticks only.
+    fig = viz.plot_history(noisy_history(epochs=1), dpi=30)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert all(float(t).is_integer() for t in ax.get_xticks() if low <= t <= high)
+
+
+def test_accuracy_limits_reach_below_for_many_classes():
+    assert viz.accuracy_limits([0.515, 0.522]) == (0.5, 1.01)
+    assert viz.accuracy_limits([0.12, 0.3]) == (0.1, 1.01)     # ten classes: chance is 0.1
+    assert viz.accuracy_limits([]) == (0.5, 1.01)
 
 
 def test_history_plots_from_object_and_files(tmp_path):
