@@ -15,6 +15,8 @@ import minicnn
 from minicnn import backend
 from minicnn.ops import conv, cpu_kernels, gpu_kernels, pooling
 
+from float32_error import assert_within, conv_layer_bounds, linear_bound, sum_bound
+
 numba_works = cpu_kernels.usable(np.zeros(1, np.float32))
 needs_numba = pytest.mark.skipif(not numba_works, reason="numba kernels unavailable here")
 needs_gpu = pytest.mark.skipif(not backend.gpu_available(), reason="needs CuPy and a CUDA device")
@@ -136,10 +138,13 @@ def test_numba_conv_kernels_property(batch, h, w, c, k, s, padding, seed):
     back = cpu_kernels.col2im(y, x.shape, (k, k), (s, s), padding)
     np.testing.assert_array_equal(back, _reference(conv.col2im, y, x.shape, (k, k), (s, s),
                                                    padding))
-    # <im2col(x), y> == <x, col2im(y)>, in float64 to keep rounding out of it
+    # <im2col(x), y> == <x, col2im(y)>: the products are exact in float64, and col2im's
+    # float32 sums (at most KH*KW overlapping terms per pixel) are the only rounding.
     lhs = float((cols.astype(np.float64) * y).sum())
     rhs = float((x.astype(np.float64) * back).sum())
-    assert lhs == pytest.approx(rhs, rel=1e-5, abs=1e-4)
+    overlap_bound = linear_bound(lambda g: _reference(conv.col2im, g, x.shape, (k, k), (s, s),
+                                                      padding), k * k, y)
+    assert abs(lhs - rhs) <= float((np.abs(x) * overlap_bound).sum()) + 1e-12 * abs(lhs)
 
 
 @needs_numba
@@ -180,10 +185,13 @@ def test_numba_filter_grad_equals_im2col_backward(h, w, c, k, s, padding, filter
     grad_kernel, grad_bias = cpu_kernels.conv2d_filter_grad(x, grad_y, kernel.shape, (s, s),
                                                             padding, y=y)
     assert grad_kernel.dtype == grad_bias.dtype == np.float32
-    # float32 sums of 3*OH*OW terms of size ~1, in another order: rounding grows with sqrt
-    tol = 2e-6 * np.sqrt(grad_y.shape[0] * out_h * out_w)
-    np.testing.assert_allclose(grad_kernel, expected_kernel, rtol=tol, atol=tol)
-    np.testing.assert_allclose(grad_bias, expected_bias, rtol=tol, atol=tol)
+    # Both are float32 sums over the N*OH*OW positions, in different orders.
+    grad_z_2d = grad_z.reshape(-1, filters)                       # (N*OH*OW, F)
+    positions = len(grad_z_2d)
+    kernel_bound = linear_bound(lambda c, g: c.T @ g, positions, cols, grad_z_2d)
+    assert_within(grad_kernel, expected_kernel, kernel_bound.reshape(kernel.shape), "kernel")
+    assert_within(grad_bias, expected_bias,
+                  sum_bound(positions, np.abs(grad_z_2d).sum(axis=0)), "bias")
 
 
 @needs_numba
@@ -224,6 +232,18 @@ def _layer_pass(layer, x, grad_y):
             {k: backend.to_numpy(v).copy() for k, v in layer.grads.items()})
 
 
+def _assert_passes_agree(layer, x, grad_y, fast, slow):
+    """Two runs of ``_layer_pass`` agree within the float32 bounds of a conv layer's sums."""
+    weights = layer.get_weights()
+    bias = weights[1] if len(weights) > 1 else None
+    bounds = conv_layer_bounds(x, weights[0], bias, grad_y, layer.strides, layer.padding)
+    assert_within(fast[0], slow[0], bounds[0], "output")
+    assert_within(fast[1], slow[1], bounds[1], "input gradient")
+    for key in slow[2]:
+        assert fast[2][key].dtype == np.float32
+        assert_within(fast[2][key], slow[2][key], bounds[2][key], f"{key} gradient")
+
+
 def _skip_without_fast_kernels(device):
     if device == "cpu" and not numba_works:
         pytest.skip("numba kernels unavailable here")
@@ -246,10 +266,8 @@ def test_conv2d_layer_fast_kernels_equal_portable_code(activation, strides, padd
     monkeypatch.setattr(layer, "im2col_budget_bytes", 2 * 10 * 11 * 27 * 4)
     fast = _layer_pass(layer, x, grad_y)
     slow = _reference(_layer_pass, layer, x, grad_y)
-    for a, b in [(fast[0], slow[0]), (fast[1], slow[1])] + \
-            [(fast[2][k], slow[2][k]) for k in slow[2]]:
-        assert a.dtype == np.float32
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert fast[0].dtype == fast[1].dtype == np.float32
+    _assert_passes_agree(layer, x, grad_y, fast, slow)
 
 
 @needs_numba
@@ -273,9 +291,7 @@ def test_conv2d_forward_in_row_bands_equals_portable_code(activation, use_bias, 
     grad_y = _random(rng, 3, *layer.output_shape)
     fast = _layer_pass(layer, x, grad_y)
     slow = _reference(_layer_pass, layer, x, grad_y)
-    for a, b in [(fast[0], slow[0]), (fast[1], slow[1])] + \
-            [(fast[2][k], slow[2][k]) for k in slow[2]]:   # BLAS sums in its own order
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    _assert_passes_agree(layer, x, grad_y, fast, slow)   # BLAS sums in its own order
 
 
 def test_conv2d_can_skip_the_input_gradient(device):
@@ -288,9 +304,10 @@ def test_conv2d_can_skip_the_input_gradient(device):
     layer.forward(backend.to_device(x), training=True)
     assert grad_x is not None
     assert layer.backward(backend.to_device(grad_y), need_input_grad=False) is None
-    for key in grads:   # equal up to rounding: on the CPU, 3 channels take the direct loop
-        np.testing.assert_allclose(backend.to_numpy(layer.grads[key]), grads[key],
-                                   rtol=1e-5, atol=1e-6)
+    # equal up to rounding: on the CPU, 3 channels take the direct loop
+    bounds = conv_layer_bounds(x, *layer.get_weights(), grad_y, (1, 1), "same")[2]
+    for key in grads:
+        assert_within(backend.to_numpy(layer.grads[key]), grads[key], bounds[key], key)
 
 
 @pytest.mark.parametrize("pool,strides,padding", [(2, None, "valid"), (3, 2, "same"),
@@ -321,8 +338,9 @@ def test_cupy_im2col_and_col2im_equal_numpy(h, w, c, k, s, padding):
     grad_cols = _random(rng, *cols.shape)
     grad_x = gpu_kernels.col2im(cp.asarray(grad_cols), x.shape, (k, k), (s, s), padding)
     assert grad_x.dtype == cp.float32
-    np.testing.assert_allclose(grad_x.get(), _reference(conv.col2im, grad_cols, x.shape, (k, k),
-                                                        (s, s), padding), rtol=1e-6, atol=1e-6)
+    # col2im adds up to KH*KW overlapping values per pixel, in the kernel's own order
+    col2im = lambda g: _reference(conv.col2im, g, x.shape, (k, k), (s, s), padding)  # noqa: E731
+    assert_within(grad_x.get(), col2im(grad_cols), linear_bound(col2im, k * k, grad_cols))
 
 
 @needs_gpu
@@ -340,7 +358,10 @@ def test_cupy_maxpool_equals_numpy(h, w, pool, s, padding):
                                             (s, s), padding)
     expected = _reference(pooling.maxpool2d_backward, grad_out, ref_argmax, x.shape,
                           (pool, pool), (s, s), padding)
-    np.testing.assert_allclose(grad_x.get(), expected, rtol=1e-6, atol=1e-6)
+    # overlapping windows (stride < pool) add up to pool*pool gradients per pixel
+    unpool = lambda g: _reference(pooling.maxpool2d_backward, g, ref_argmax, x.shape,  # noqa: E731
+                                  (pool, pool), (s, s), padding)
+    assert_within(grad_x.get(), expected, linear_bound(unpool, pool * pool, grad_out))
 
 
 @needs_gpu
@@ -408,15 +429,20 @@ def test_cupy_fused_optimizer_steps_equal_the_numpy_formulas(nesterov):
     velocity = np.float32(momentum) * slot - np.float32(lr) * grad
     expected = param + (np.float32(momentum) * velocity - np.float32(lr) * grad
                         if nesterov else velocity)
-    np.testing.assert_allclose(v.get(), velocity, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(p.get(), expected, rtol=1e-6, atol=1e-7)
+    # A few float32 roundings (or FMAs) per element: within 4 eps of the magnitudes involved.
+    step = np.abs(np.float32(momentum) * slot) + np.abs(np.float32(lr) * grad)
+    assert_within(v.get(), velocity, sum_bound(4, step), "velocity")
+    assert_within(p.get(), expected, sum_bound(4, np.abs(param) + 2 * step), "parameter")
 
     p, a = cp.asarray(param), cp.asarray(slot)
     gpu_kernels.rmsprop_(p, a, cp.asarray(grad), lr, rho, epsilon)
     mean_square = np.float32(rho) * slot + np.float32(1 - rho) * grad * grad
-    np.testing.assert_allclose(a.get(), mean_square, rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(p.get(), param - np.float32(lr) * grad /
-                               np.sqrt(mean_square + np.float32(epsilon)), rtol=1e-5, atol=1e-7)
+    assert_within(a.get(), mean_square, sum_bound(4, mean_square), "mean square")
+    # lr * g / sqrt(a + eps): the mean square's error halves under the root; with the
+    # product, division and subtraction, at most ~8 roundings of the step's size
+    update = np.float32(lr) * grad / np.sqrt(mean_square + np.float32(epsilon))
+    assert_within(p.get(), param - update, sum_bound(8, np.abs(param) + np.abs(update)),
+                  "parameter")
 
 
 @pytest.mark.parametrize("fast", [True, False])
