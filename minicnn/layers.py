@@ -23,6 +23,7 @@ import numpy as np
 
 from . import activations, initializers
 from .backend import get_array_module, to_device, to_numpy
+from .backend import xp as device_array_module
 from .ops import conv2d_backward, conv2d_forward, cpu_kernels, cpu_threads, gpu_kernels, im2col
 from .ops import maxpool2d_backward, maxpool2d_forward, winograd
 from .ops.conv import column_sums, conv_geometry
@@ -44,13 +45,36 @@ def clear_session() -> None:
     _name_counts.clear()
 
 
+def _is_positive_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
+
+
+def _positive_int(value, what):
+    """``value`` as an int, which must be >= 1 (Keras's wording for the error)."""
+    if not _is_positive_int(value):
+        raise ValueError(f"{what} must be a positive integer. Received: {what}={value!r}")
+    return int(value)
+
+
 def _pair(value, what):
-    if isinstance(value, (int, np.integer)):
-        value = (int(value), int(value))
-    value = tuple(int(v) for v in value)
-    if len(value) != 2 or min(value) < 1:
-        raise ValueError(f"{what} must be a positive int or a pair of them, got {value!r}")
-    return value
+    pair = (value, value) if _is_positive_int(value) else value
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(_is_positive_int(v) for v in pair):
+        raise ValueError(f"{what} must be a positive integer or a pair of them. "
+                         f"Received: {what}={value!r}")
+    return tuple(int(v) for v in pair)
+
+
+def check_layer_name(name):
+    """Layer names key groups in HDF5 files (weights, optimizer slots), so, as Keras 3
+    does, a name must be a non-empty string without "/" (and not "." or "..")."""
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise ValueError("Argument `name` must be a non-empty string, not '.' or '..', and "
+                         f"cannot contain character `/`. Received: name={name!r}")
+    return name
 
 
 class Layer:
@@ -60,19 +84,31 @@ class Layer:
     expected_rank: int | None = None   # rank of one sample, e.g. 3 for (H, W, C)
 
     def __init__(self, name=None, input_shape=None, trainable=True):
-        self.name = name or unique_name(self.default_name)
+        self.name = check_layer_name(unique_name(self.default_name) if name is None else name)
         self.trainable = trainable
         self.params: dict = {}
         self.grads: dict = {}
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.input_shape = self._sample_shape(input_shape) if input_shape is not None else None
         self.output_shape = None
         self.built = False
         self._recycled: dict = {}   # last step's big result arrays (see _recycle)
 
     # -- building ---------------------------------------------------------
+    def _sample_shape(self, shape):
+        """``shape`` (one sample, no batch axis) as a tuple of positive ints."""
+        try:
+            dims = tuple(shape)
+        except TypeError:
+            dims = None
+        if not dims or not all(_is_positive_int(d) for d in dims):
+            raise ValueError(f"layer {self.name!r} ({type(self).__name__}): the input shape of "
+                             "one sample (no batch axis) must be a tuple of positive "
+                             f"integers, e.g. (28, 28, 1). Received: input_shape={shape!r}")
+        return tuple(int(d) for d in dims)
+
     def build(self, input_shape):
         """Create parameters for one sample of shape ``input_shape`` (no batch axis)."""
-        input_shape = tuple(int(d) for d in input_shape)
+        input_shape = self._sample_shape(input_shape)
         if self.expected_rank is not None and len(input_shape) != self.expected_rank:
             raise ValueError(
                 f"layer {self.name!r} ({type(self).__name__}) expects inputs of rank "
@@ -160,6 +196,17 @@ class Layer:
         return [to_numpy(p).copy() for p in self.params.values()]
 
     def set_weights(self, weights):
+        """Copy ``weights`` (Keras's order) into the layer; on an error nothing changes."""
+        self.assign_weights(self.prepare_weights(weights))
+
+    def prepare_weights(self, weights):
+        """Checked float32 copies of ``weights`` on the device, for ``assign_weights``.
+
+        Copies, as Keras makes: training updates the parameters in place, and must not
+        change the caller's arrays nor a parameter of another model given the same ones.
+        All are checked and copied before any is assigned, so that a failure leaves the
+        layer (and a model doing the same for all its layers first) as it was.
+        """
         weights = list(weights)
         if len(weights) != len(self.params):
             raise ValueError(f"layer {self.name!r} has {len(self.params)} weights "
@@ -168,7 +215,14 @@ class Layer:
             if tuple(np.shape(new)) != tuple(current.shape):
                 raise ValueError(f"layer {self.name!r}: weight {key!r} has shape "
                                  f"{tuple(current.shape)}, got {tuple(np.shape(new))}")
-            self.params[key] = to_device(new, dtype=np.float32)
+        module = device_array_module()
+        return [module.array(to_numpy(new) if module is np else new, dtype=np.float32)
+                for new in weights]
+
+    def assign_weights(self, arrays):
+        """Take the arrays ``prepare_weights`` returned as the parameters."""
+        for key, array in zip(list(self.params), arrays):
+            self.params[key] = array
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable,
@@ -227,9 +281,7 @@ class Conv2D(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", seed=None, **kwargs):
         super().__init__(**kwargs)
-        if int(filters) < 1:
-            raise ValueError(f"Conv2D filters must be a positive integer, got {filters!r}")
-        self.filters = int(filters)
+        self.filters = _positive_int(filters, "filters")
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.strides = _pair(strides, "strides")
         self.padding = check_padding(padding)
@@ -731,9 +783,7 @@ class Dense(Layer):
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", seed=None, **kwargs):
         super().__init__(**kwargs)
-        if int(units) < 1:
-            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
-        self.units = int(units)
+        self.units = _positive_int(units, "units")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
