@@ -146,11 +146,22 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save the model after each epoch (or only when ``monitor`` improved).
 
-    ``path`` may contain ``{epoch}`` and log keys, e.g. ``"model.{epoch:02d}.h5"``.
+    ``path`` may contain ``{epoch}`` and the names of the epoch's logs (``loss``,
+    ``accuracy``, ``val_loss``, ``val_accuracy``), e.g. ``"model.{epoch:02d}-{val_loss:.3f}.h5"``.
     """
+
+    TEMPLATE_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
         self.path = os.fspath(path)
+        # Check the template now, not after the first epoch's training.
+        try:
+            self.path.format(epoch=1, **{key: 0.5 for key in self.TEMPLATE_KEYS[1:]})
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"ModelCheckpoint: cannot fill in the path template {self.path!r} "
+                             f"({type(err).__name__}: {err}); it may use "
+                             f"{', '.join('{' + key + '}' for key in self.TEMPLATE_KEYS)} "
+                             "(double braces {{ }} for literal ones)") from None
         self.monitor = monitor
         self.save_best_only = save_best_only
         self.verbose = verbose
@@ -158,7 +169,12 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        path = self.path.format(epoch=epoch + 1, **logs)
+        try:
+            path = self.path.format(epoch=epoch + 1, **logs)
+        except KeyError as err:    # e.g. {val_loss} without validation_data
+            raise ValueError(f"ModelCheckpoint: the path template {self.path!r} uses {err}, "
+                             f"which is not in this epoch's logs {sorted(logs)} (val_* needs "
+                             "validation_data)") from None
         if self.save_best_only:
             current = _monitored(logs, self.monitor, "ModelCheckpoint")
             if not self._is_better(current, self.best):
