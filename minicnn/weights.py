@@ -212,7 +212,8 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
     model) or, with ``by_name=True``, by layer name. A model layer the file
     lacks, a file layer the model lacks, or a shape that differs raises a
     ValueError naming the layer (and both shapes); ``skip_mismatch=True`` warns
-    and leaves such layers as they are. Returns the model.
+    and leaves such layers as they are. Every layer is checked before any weight is
+    assigned, so an error leaves the model as it was. Returns the model.
     """
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built: give its first layer an "
@@ -223,6 +224,7 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
     pairs, extra = _pair_layers(model_layers, saved, by_name)
     how = "by name" if by_name else "by order"
 
+    prepared = []    # (layer, arrays): assigned only once every layer has been checked
     for layer, stored in pairs:
         if stored is None:
             _fail(f"layer {layer.name!r} ({type(layer).__name__}, weights "
@@ -245,7 +247,7 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
             _fail(f"{where}: weight {key!r} has shape {model_shape} in the model but "
                   f"{file_shape} in {path!r} ({stored.location})", skip_mismatch)
             continue
-        layer.set_weights(stored.arrays)
+        prepared.append((layer, layer.prepare_weights(stored.arrays)))
 
     for stored in extra:
         if by_name:
@@ -257,6 +259,8 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
                        f"{[a.shape for a in stored.arrays]} beyond the model's "
                        f"{len(model_layers)} layers with weights")
         _fail(message, skip_mismatch)
+    for layer, arrays in prepared:
+        layer.assign_weights(arrays)
     return model
 
 
