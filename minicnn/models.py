@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import warnings
 
 import numpy as np
 
@@ -36,6 +38,21 @@ class TrainingDivergedError(FloatingPointError):
     def __init__(self, message, history=None):
         super().__init__(message)
         self.history = history
+
+
+def _batch_size(batch_size, who):
+    """``batch_size`` checked: a positive integer (None: Keras's default, 32)."""
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"{who}: batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _has_epochs(x):
+    """Whether ``x`` can give exactly one epoch of batches (a BatchIterator's ``epoch()``)."""
+    return callable(getattr(x, "epoch", None))
 
 
 class Sequential:
@@ -171,7 +188,13 @@ class Sequential:
                 raise ValueError(f"unknown metric {metric!r}: expected 'accuracy'")
         self.metrics = ["accuracy" for _ in metrics[:1]]
 
+    def _require_layers(self, what):
+        if not self.layers:
+            raise RuntimeError(f"{what} called on an empty model: add layers first, e.g. "
+                               "Sequential([Dense(10, input_shape=(4,))]) or model.add(...)")
+
     def _require_compiled(self, what):
+        self._require_layers(what)
         if self.loss is None or self.optimizer is None:
             raise RuntimeError(f"{what} called before compile: call "
                                "model.compile(optimizer, loss, metrics=['accuracy']) first")
@@ -242,9 +265,13 @@ class Sequential:
         ``x`` is either an array of inputs with labels ``y``, or an iterable of
         ``(x_batch, y_batch)`` pairs (a generator, a DirectoryIterator...), of
         which ``steps_per_epoch`` batches make an epoch (default: ``len(x)``).
-        ``validation_data`` is ``(x_val, y_val)`` or such an iterable.
+        ``validation_data`` is ``(x_val, y_val)`` or such an iterable. An iterator
+        with an ``epoch()`` method (``flow_from_directory``...) gives exactly one pass
+        over its files per epoch when ``steps_per_epoch`` is None, even if it skips
+        unreadable ones. ``batch_size`` (a positive integer) applies to arrays.
         """
         self._require_compiled("fit")
+        batch_size = _batch_size(batch_size, "fit")
         batches, steps = self._batch_source(x, y, batch_size, shuffle, steps_per_epoch, "fit")
         history = self.history
         progress = ProgressBar(steps, epochs, verbose)
@@ -278,11 +305,8 @@ class Sequential:
         for step, (xb, yb) in enumerate(prefetch_to_device(batches(steps))):
             logs = self.train_on_batch(xb, yb)
             if not math.isfinite(logs["loss"]):
-                raise TrainingDivergedError(
-                    f"the loss became {logs['loss']} at epoch {epoch + 1}, batch {step + 1}: "
-                    "training stopped, the weights are those before this batch. Try a smaller "
-                    "learning rate, or check the inputs and labels for NaN/inf values",
-                    self.history)
+                raise TrainingDivergedError(self._divergence_message(logs["loss"], epoch, step),
+                                            self.history)
             size = len(xb)
             seen += size
             for key, value in logs.items():
@@ -294,6 +318,22 @@ class Sequential:
         # Like Keras, the epoch's loss is the mean over its batches as they trained.
         return {key: total / seen for key, total in totals.items()}
 
+    def _divergence_message(self, loss, epoch, step):
+        """What the model holds once a batch's loss is not finite. That batch's update was
+        not applied, but the update before it may be what broke the weights (a learning
+        rate too large): they are checked now, once, rather than after every step."""
+        where = f"the loss became {loss} at epoch {epoch + 1}, batch {step + 1}"
+        broken = [f"{layer.name}/{key}" for layer in self.layers
+                  for key, param in layer.params.items()
+                  if not bool(get_array_module(param).isfinite(param).all())]
+        if broken:
+            return (f"{where}: training stopped. The weights are not finite ({', '.join(broken)}"
+                    " hold NaN or inf): the previous batch's update made them so. Try a "
+                    "smaller learning rate")
+        return (f"{where}: training stopped, this batch's update was not applied and the "
+                "weights are finite (those the previous update left). Check the inputs and "
+                "labels for NaN/inf values, or try a smaller learning rate")
+
     def _batch_source(self, x, y, batch_size, shuffle, steps, who):
         """A function ``batches(steps)`` yielding (x, y) pairs, and the steps per epoch."""
         if isinstance(x, (np.ndarray, list)) or hasattr(x, "__array_interface__") or \
@@ -302,8 +342,6 @@ class Sequential:
                 raise ValueError(f"{who}: labels y are required when x is an array")
             if len(x) != len(y):
                 raise ValueError(f"{who}: x has {len(x)} samples but y has {len(y)}")
-            if int(batch_size) < 1:
-                raise ValueError(f"{who}: batch_size must be positive, got {batch_size!r}")
             n = len(x)
             x_host, y_host = to_numpy(x), to_numpy(y)
             self._ensure_built(x_host[:1])
@@ -321,6 +359,17 @@ class Sequential:
             return batches, math.ceil(n / batch_size)
         if y is not None:
             raise ValueError(f"{who}: y must be None when x yields (x, y) batches")
+
+        def labelled(batch):
+            if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+                raise ValueError(f"{who} needs (x, y) batches, got a {type(batch).__name__}; "
+                                 "an iterator made with class_mode=None gives no labels")
+            return batch[0], batch[1]
+
+        if steps is None and _has_epochs(x):
+            # One pass over the files, however many it skips: len(x) batches would run
+            # into the next epoch and count its first images twice.
+            return (lambda _steps: (labelled(batch) for batch in x.epoch())), len(x)
         if steps is None:
             if not hasattr(x, "__len__"):
                 raise ValueError(f"{who}: steps_per_epoch is required for a generator "
@@ -340,7 +389,7 @@ class Sequential:
                     batch = next(iterator, None)
                     if batch is None:
                         return
-                yield batch[0], batch[1]
+                yield labelled(batch)
 
         return batches, steps
 
@@ -348,6 +397,7 @@ class Sequential:
     def evaluate_logs(self, x, batch_size=32, steps=None, y=None):
         """{"loss": ..., "accuracy": ...} averaged over all samples of ``x``."""
         self._require_compiled("evaluate")
+        batch_size = _batch_size(batch_size, "evaluate")
         if isinstance(x, tuple) and len(x) == 2 and y is None:
             x, y = x
         batches, steps = self._batch_source(x, y, batch_size, False, steps, "evaluate")
@@ -362,27 +412,74 @@ class Sequential:
         return {key: total / seen for key, total in totals.items()}
 
     def evaluate(self, x, y=None, batch_size=32, steps=None, verbose=0):
-        """``[loss, accuracy]`` (or the loss alone without metrics), as Keras returns."""
+        """``[loss, accuracy]`` (or the loss alone without metrics), as Keras returns.
+
+        Means over all samples: of arrays ``x, y``, of ``steps`` batches of an iterable,
+        or of exactly one epoch of an iterator with ``epoch()`` (``flow_from_directory``)
+        when ``steps`` is None, leaving out files it could not read.
+        """
         logs = self.evaluate_logs(x, batch_size, steps, y=y)
         return [logs["loss"], logs["accuracy"]] if self.metrics else logs["loss"]
 
     def predict(self, x, batch_size=32, steps=None, verbose=0):
-        """Outputs for an array (in batches) or an iterable of batches, as NumPy."""
-        if not self.layers:
-            raise RuntimeError("predict called on an empty model")
+        """Outputs for an array (in batches of ``batch_size``) or an iterable of batches,
+        as NumPy.
+
+        An iterable runs for ``steps`` batches; without ``steps``, an iterator with
+        ``epoch()`` (``flow_from_directory``...) runs for exactly one epoch and any other
+        for ``len(x)`` batches. Such an iterator made with ``shuffle=False`` gives one row
+        per file, in ``x.filenames`` order, even when it skips unreadable files: their
+        rows are NaN, and a warning names them. (Shuffled, the rows are those of the
+        images read, in the order read.)
+        """
+        self._require_layers("predict")
+        batch_size = _batch_size(batch_size, "predict")
         if hasattr(x, "shape") and hasattr(x, "dtype"):
+            if len(x) == 0:
+                self._check_empty_inputs(x, "predict")
             chunks = (x[i:i + batch_size] for i in range(0, len(x), batch_size))
+        elif steps is None and _has_epochs(x):
+            return self._predict_epoch(x)
         else:
-            source = iter(x)
+            if steps is None and not hasattr(x, "__len__"):
+                raise ValueError("predict: steps is required for a generator without len()")
             count = steps if steps is not None else len(x)
-            chunks = (b[0] if isinstance(b, tuple) else b
-                      for b, _ in zip(source, range(count)))
-        outputs = []
-        for chunk in chunks:
-            outputs.append(to_numpy(self.forward(to_device(chunk, dtype=np.float32))))
+            chunks = (b[0] if isinstance(b, tuple) else b for b, _ in zip(x, range(count)))
+        return self._predict_chunks(chunks)
+
+    def _check_empty_inputs(self, x, who):
+        """No layer sees an empty array (its first layer checks the others' shape)."""
+        self._ensure_built(x)
+        if tuple(x.shape[1:]) != tuple(self.input_shape):
+            raise ValueError(f"{who}: inputs of shape {tuple(x.shape)} do not match the "
+                             f"model's input (batch, {', '.join(map(str, self.input_shape))})")
+
+    def _predict_chunks(self, chunks):
+        outputs = [to_numpy(self.forward(to_device(chunk, dtype=np.float32)))
+                   for chunk in chunks]
         if not outputs:
             return np.zeros((0, *(self.output_shape or ())), dtype=np.float32)
         return np.concatenate(outputs)
+
+    def _predict_epoch(self, iterator):
+        """One epoch of ``iterator``; rows of skipped files put back as NaN (see predict)."""
+        rows = self._predict_chunks(b[0] if isinstance(b, tuple) else b
+                                    for b in iterator.epoch())
+        skipped = sorted(getattr(iterator, "skipped_files", ()))
+        samples = getattr(iterator, "n", None)
+        if not skipped or samples is None or getattr(iterator, "shuffle", True):
+            return rows
+        if len(rows) + len(skipped) != samples:
+            raise RuntimeError(f"predict: the iterator gave {len(rows)} images for {samples} "
+                               f"files with {len(skipped)} skipped; the rows cannot be "
+                               "matched to its files")
+        full = np.full((samples, *rows.shape[1:]), np.nan, dtype=rows.dtype)
+        full[np.setdiff1d(np.arange(samples), skipped)] = rows
+        names = getattr(iterator, "filenames", None)
+        named = [names[i] if names is not None else f"sample {i}" for i in skipped]
+        warnings.warn(f"predict: {len(skipped)} unreadable file(s) skipped, their rows are "
+                      f"NaN: {', '.join(named)}", RuntimeWarning, stacklevel=3)
+        return full
 
     # -- weights --------------------------------------------------------------
     def get_weights(self):
@@ -390,15 +487,20 @@ class Sequential:
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights):
+        """Copies of ``weights`` (``get_weights``'s order) become the model's weights.
+        All are checked before any is assigned: on an error the model is unchanged."""
         weights = list(weights)
         expected = sum(len(layer.params) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"model {self.name!r} has {expected} weight arrays, got "
                              f"{len(weights)}")
+        prepared = []
         for layer in self.layers:
             count = len(layer.params)
-            layer.set_weights(weights[:count])
+            prepared.append(layer.prepare_weights(weights[:count]))
             weights = weights[count:]
+        for layer, arrays in zip(self.layers, prepared):
+            layer.assign_weights(arrays)
 
     def count_params(self) -> int:
         return sum(layer.count_params() for layer in self.layers)
@@ -461,36 +563,109 @@ class Sequential:
 
 
 def load_model(path) -> Sequential:
-    """Rebuild a model saved by :meth:`Sequential.save`, with its optimizer state."""
+    """Rebuild a model saved by :meth:`Sequential.save`, with its optimizer state.
+
+    A file that is missing or not HDF5 raises OSError; an HDF5 file that is not a
+    complete minicnn model (a Keras file, a damaged or edited one) raises ValueError
+    naming the file and what is wrong in it.
+    """
     import h5py
 
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist")
     try:
         f = h5py.File(path, "r")
     except OSError as err:
         raise OSError(f"cannot read model file {path!r}: not an HDF5 file written by "
                       f"Sequential.save, or it is truncated ({err})") from err
     with f:
-        if "model_config" not in f.attrs:
-            raise ValueError(f"{path!r} is an HDF5 file but not a minicnn model "
-                             "(no 'model_config' attribute); for Keras weight files use "
-                             "minicnn.weights.load_weights")
-        config = json.loads(f.attrs["model_config"])
-        model = Sequential([layers_module.from_config(spec["class_name"], spec["config"])
-                            for spec in config["layers"]], name=config["name"])
-        for layer in model.layers:
-            group = f["model_weights"][layer.name]
-            layer.set_weights([group[key][()] for key in layer.params])
-        if "training_config" in f.attrs:
-            training = json.loads(f.attrs["training_config"])
+        try:
+            return _read_model(f, path)
+        except OSError as err:   # a dataset HDF5 cannot read back (damaged in the file)
+            raise OSError(f"cannot read model file {path!r}: {err}") from err
+
+
+def _damaged(path, what):
+    return ValueError(f"model file {path!r} is not a complete minicnn model: {what}")
+
+
+def _member(group, name, path, what):
+    """``group[name]``, or an error naming the file and what was expected there."""
+    if name not in group:
+        raise _damaged(path, f"{what} {group.name.rstrip('/')}/{name} is missing")
+    return group[name]
+
+
+def _json_attribute(f, name, path, keys):
+    """The JSON object in attribute ``name``, which must have ``keys``."""
+    try:
+        value = json.loads(f.attrs[name])
+    except (TypeError, ValueError) as err:
+        raise _damaged(path, f"attribute {name!r} is not valid JSON ({err})") from None
+    missing = [key for key in keys if not isinstance(value, dict) or key not in value]
+    if missing:
+        raise _damaged(path, f"attribute {name!r} lacks {', '.join(map(repr, missing))}")
+    return value
+
+
+def _read_model(f, path):
+    import h5py
+
+    if "model_config" not in f.attrs:
+        raise ValueError(f"{path!r} is an HDF5 file but not a minicnn model "
+                         "(no 'model_config' attribute); for Keras weight files use "
+                         "minicnn.weights.load_weights")
+    if "keras_version" in f.attrs:
+        raise ValueError(f"{path!r} is a model file written by Keras, which load_model cannot "
+                         "rebuild: build the same architecture in minicnn and read its "
+                         "weights with minicnn.weights.load_weights(model, path)")
+    config = _json_attribute(f, "model_config", path, ("name", "layers"))
+    if not isinstance(config["layers"], list):
+        raise _damaged(path, "'layers' of attribute 'model_config' is not a list")
+    layers = []
+    for i, spec in enumerate(config["layers"]):
+        try:
+            layers.append(layers_module.from_config(spec["class_name"], spec["config"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise _damaged(path, f"layer {i} of 'model_config' cannot be rebuilt "
+                                 f"({type(err).__name__}: {err})") from None
+    try:
+        model = Sequential(layers, name=config["name"])
+    except ValueError as err:
+        raise _damaged(path, str(err)) from None
+
+    weights = _member(f, "model_weights", path, "group")
+    for layer in model.layers:
+        if not layer.params:
+            continue
+        group = _member(weights, layer.name, path, "group")
+        arrays = [_member(group, key, path, "dataset")[()] for key in layer.params]
+        try:
+            layer.set_weights(arrays)
+        except ValueError as err:
+            raise _damaged(path, str(err)) from None
+
+    if "training_config" in f.attrs:
+        training = _json_attribute(f, "training_config", path, ("optimizer", "loss", "metrics"))
+        try:
             optimizer = optimizers_module.from_config(training["optimizer"]["name"],
                                                       training["optimizer"]["config"])
             model.compile(optimizer, training["loss"], training["metrics"])
-            slots = {}
-            f["optimizer_state"].visititems(
-                lambda name, obj: slots.__setitem__(name, obj[()])
-                if isinstance(obj, h5py.Dataset) else None)
-            optimizer.set_state({"iterations": int(f["optimizer_state"].attrs["iterations"]),
-                                 "slots": slots})
+        except (KeyError, TypeError, ValueError) as err:
+            raise _damaged(path, f"its 'training_config' cannot be used "
+                                 f"({type(err).__name__}: {err})") from None
+        state = _member(f, "optimizer_state", path, "group")
+        if "iterations" not in state.attrs:
+            raise _damaged(path, "group /optimizer_state lacks the attribute 'iterations'")
+        slots = {}
+        state.visititems(lambda name, obj: slots.__setitem__(name, obj[()])
+                         if isinstance(obj, h5py.Dataset) else None)
+        try:
+            optimizer.set_state({"iterations": state.attrs["iterations"], "slots": slots},
+                                layers=model.layers)
+        except (TypeError, ValueError) as err:
+            raise _damaged(path, f"/optimizer_state: {err}") from None
     return model
 
 
