@@ -332,6 +332,31 @@ def cmd_submit(args):
     print(f"wrote {count} predictions to {args.output_csv}")
 
 
+VGG16_WEIGHTS = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG16_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+             + VGG16_WEIGHTS)
+
+
+def _keras_cache_folders():
+    """Where Keras keeps downloaded weights: $KERAS_HOME/models, then ~/.keras/models."""
+    homes = [os.environ.get("KERAS_HOME"), os.path.join(os.path.expanduser("~"), ".keras")]
+    return [os.path.join(home, "models") for home in homes if home]
+
+
+def find_vgg16_weights(weights=None):
+    """The VGG16 'notop' weight file: ``--weights``, else $MINICNN_VGG16_WEIGHTS, else
+    Keras's download in its cache folder; None when there is none anywhere."""
+    for given, source in ((weights, "--weights"),
+                          (os.environ.get("MINICNN_VGG16_WEIGHTS"), "MINICNN_VGG16_WEIGHTS")):
+        if given:
+            if not os.path.isfile(given):
+                raise CommandError(f"VGG16 weight file {given!r} (from {source}) not found; "
+                                   f"download {VGG16_URL}")
+            return given
+    cached = [os.path.join(folder, VGG16_WEIGHTS) for folder in _keras_cache_folders()]
+    return next((path for path in cached if os.path.isfile(path)), None)
+
+
 def cmd_features(args):
     from .applications import VGG16, extract_features
     from .data import ImageDataGenerator
@@ -339,12 +364,13 @@ def cmd_features(args):
     if not os.path.isdir(args.directory):
         raise CommandError(f"folder {args.directory!r} not found: expected one sub-folder "
                            "of images per class")
-    if args.weights is None:
-        print("minicnn features: no --weights given: using a randomly initialised VGG16 "
-              "(the features mean nothing; pass Keras's "
-              "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)", file=sys.stderr)
+    weights = find_vgg16_weights(args.weights)
+    if weights is None:
+        print("minicnn features: no VGG16 weights found: using a randomly initialised VGG16, "
+              f"whose features mean nothing; download {VGG16_URL} into ~/.keras/models/ or "
+              "pass it with --weights", file=sys.stderr)
     size = (args.image_size, args.image_size)
-    base = VGG16(include_top=False, weights=args.weights, input_shape=(*size, 3))
+    base = VGG16(include_top=False, weights=weights, input_shape=(*size, 3))
     iterator = ImageDataGenerator().flow_from_directory(
         args.directory, target_size=size, class_mode="binary", batch_size=args.batch_size,
         shuffle=False)
@@ -531,10 +557,12 @@ def build_parser():
                 "Run VGG16's convolutional base over DIRECTORY's class folders once and "
                 "cache the outputs (features.npy, labels.npy) under --cache.")
     p.add_argument("directory", help="folder with one sub-folder of images per class")
-    p.add_argument("--weights", default=os.environ.get("MINICNN_VGG16_WEIGHTS"),
-                   help="Keras VGG16 'notop' HDF5 weight file (default: "
-                   "$MINICNN_VGG16_WEIGHTS; without one, random weights)")
-    p.add_argument("--cache", default="features_cache", help="cache folder (features_cache)")
+    p.add_argument("--weights", default=None,
+                   help=f"Keras VGG16 'notop' HDF5 weight file (default: "
+                   f"$MINICNN_VGG16_WEIGHTS, else {VGG16_WEIGHTS} in $KERAS_HOME/models or "
+                   "~/.keras/models; without one, random weights)")
+    p.add_argument("--cache", default=os.path.join(".minicnn_cache", "features"),
+                   help="cache folder, reused by later runs (.minicnn_cache/features)")
     p.add_argument("--image-size", type=positive_int, default=150)
     p.add_argument("--batch-size", type=positive_int, default=32)
 

@@ -144,6 +144,8 @@ def test_submit_writes_the_kaggle_csv(trained, tmp_path):
 
 def test_features_caches_vgg16_outputs(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("MINICNN_VGG16_WEIGHTS", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))      # no weights there
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     for label in ("cats", "dogs"):
         (tmp_path / "imgs" / label).mkdir(parents=True)
         for i in range(2):
@@ -152,7 +154,7 @@ def test_features_caches_vgg16_outputs(tmp_path, capsys, monkeypatch):
             "--image-size", "32", "--batch-size", "4"]
     assert cli.main(args) == 0
     captured = capsys.readouterr()
-    assert "randomly initialised VGG16" in captured.err
+    assert "randomly initialised VGG16" in captured.err and cli.VGG16_URL in captured.err
     assert "features (4, 1, 1, 512) and labels (4,)" in captured.out
     (entry,) = os.listdir(tmp_path / "cache")
     labels = np.load(tmp_path / "cache" / entry / "labels.npy")
@@ -237,3 +239,18 @@ def test_library_errors_become_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("minicnn predict: error: cannot read model file")
     assert err.count("\n") == 1
+
+
+def test_vgg16_weights_from_option_variable_or_keras_cache(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("MINICNN_VGG16_WEIGHTS", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cli.find_vgg16_weights() is None
+    cached = tmp_path / "keras" / "models" / cli.VGG16_WEIGHTS
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    assert cli.find_vgg16_weights() == str(cached)
+    monkeypatch.setenv("MINICNN_VGG16_WEIGHTS", str(tmp_path / "missing.h5"))
+    with pytest.raises(cli.CommandError, match="from MINICNN_VGG16_WEIGHTS"):
+        cli.find_vgg16_weights()
+    assert cli.find_vgg16_weights(str(cached)) == str(cached)

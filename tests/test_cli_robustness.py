@@ -278,14 +278,23 @@ def changed_paths():
     return {path for path in paths if not path.endswith(".py")}
 
 
+def entries(folder):
+    return set(os.listdir(folder)) if os.path.isdir(folder) else set()
+
+
 def test_commands_with_default_outputs_leave_the_checkout_clean(tmp_path, monkeypatch):
+    import shutil
+
     before = changed_paths()
     if before is None:
         pytest.skip(f"{REPO} is not a git checkout (or git is missing)")
     monkeypatch.chdir(REPO)
     monkeypatch.delenv("MINICNN_DATA", raising=False)
+    monkeypatch.delenv("MINICNN_VGG16_WEIGHTS", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))   # random weights: fast
     runs = os.path.join(REPO, "runs")
-    existing = set(os.listdir(runs)) if os.path.isdir(runs) else set()
+    features_cache = os.path.join(REPO, ".minicnn_cache", "features")
+    existing, existing_features = entries(runs), entries(features_cache)
     kaggle = kaggle_folder(tmp_path / "kaggle", per_class=6)
     split = str(tmp_path / "split")
     try:
@@ -304,14 +313,18 @@ def test_commands_with_default_outputs_leave_the_checkout_clean(tmp_path, monkey
         assert cli.main(["submit", model, str(tmp_path / "test1"),
                          str(tmp_path / "submission.csv")]) == 0
         assert cli.main(["compare", train_run, os.path.join(runs, created[1])]) == 0
+        assert cli.main(["features", os.path.join(split, "validation"),
+                         "--image-size", "32"]) == 0
         with open(os.path.join(runs, created[1], "results.json")) as f:
             demo_results = json.load(f)
         assert demo_results["synthetic"] is True and "synthetic" in demo_results["data"]
         assert changed_paths() == before
-    finally:
-        import shutil
-
-        for name in set(os.listdir(runs)) - existing if os.path.isdir(runs) else ():
-            shutil.rmtree(os.path.join(runs, name))
-        if not existing and os.path.isdir(runs) and not os.listdir(runs):
-            os.rmdir(runs)
+    finally:        # remove what this test made, and only that
+        for folder, kept in ((runs, existing), (features_cache, existing_features)):
+            for name in entries(folder) - kept:
+                shutil.rmtree(os.path.join(folder, name))
+            if not kept and os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+        cache_root = os.path.dirname(features_cache)
+        if os.path.isdir(cache_root) and not os.listdir(cache_root):
+            os.rmdir(cache_root)
