@@ -62,3 +62,29 @@ def test_walkthrough_writes_every_output(fake_fashion_mnist, tmp_path, capsys):
     assert "split 80/20: 80 training, 20 validation, 30 test images" in out
     for run in ("baseline", "dropout"):
         assert (output / "runs" / run / "history.json").is_file()
+
+
+def test_results_name_the_data_without_this_machines_folders(fake_fashion_mnist, tmp_path,
+                                                              monkeypatch):
+    """A data folder beside the current one is recorded as ../<name>, as typed."""
+    here = tmp_path / "clone"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    example = load_example()
+    results = example.main(["--data", str(fake_fashion_mnist), "--epochs", "1",
+                            "--baseline-epochs", "1", "--output", "out", "--verbose", "0"])
+    assert results["data"] == "../idx"
+    assert results["command"].startswith("python examples/fashion_mnist.py --data ../idx ")
+
+
+def test_missing_data_names_every_way_to_provide_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINICNN_FASHION_MNIST", str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        load_example().main([])
+    message = str(stop.value.code)
+    assert "\n" not in message
+    for hint in ("--data", "MINICNN_FASHION_MNIST", "apt-get install dataset-fashion-mnist",
+                 "~/.keras/datasets/fashion-mnist"):
+        assert hint in message, hint
+    assert not (tmp_path / "runs").exists()          # no run folder for a run that never began

@@ -1,0 +1,195 @@
+"""The examples never overwrite what is committed.
+
+Each example runs here as a user runs it, ``python examples/<name>.py`` from the
+repository root with its default output options, on tiny generated data: it must
+write into a new ``runs/<name>-<date>-<time>`` folder (git ignores runs/) and leave
+``git status`` as it was. An existing non-empty --output is refused unless --force,
+and missing data or weights are reported in one line, not a traceback.
+"""
+import gzip
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS = REPO / "runs"
+# CI puts the shared data beside the clone; MINICNN_VGG16_WEIGHTS overrides it.
+SHARED_DATA = REPO.parent / "shared" / "data"
+KERAS_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def find_vgg16_weights():
+    candidates = [os.environ.get("MINICNN_VGG16_WEIGHTS"),
+                  SHARED_DATA / "vgg16" / "vgg16_imagenet_notop.h5",
+                  Path("~/.keras/models").expanduser() / KERAS_WEIGHTS_FILE]
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+# -- tiny data ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Kaggle's layout in miniature: cat.N.png and dog.N.png, five of each."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("kaggle") / "train"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for animal, shade in (("cat", 60), ("dog", 190)):
+        for i in range(5):
+            pixels = np.clip(rng.normal(shade, 30, (40, 48, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / f"{animal}.{i}.png")
+    return folder
+
+
+def write_idx_gz(path, array):
+    """A gzipped IDX file: 0x00 0x00, type 0x08 (uint8), ndim, big-endian sizes, data."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+@pytest.fixture(scope="module")
+def fashion(tmp_path_factory):
+    """Fashion-MNIST in miniature: 4 training and 2 test images per class."""
+    folder = tmp_path_factory.mktemp("fashion")
+    rng = np.random.default_rng(0)
+    for split, per_class in (("train", 4), ("t10k", 2)):
+        labels = np.repeat(np.arange(10), per_class)
+        write_idx_gz(folder / f"{split}-images-idx3-ubyte.gz",
+                     rng.integers(0, 256, (len(labels), 28, 28)))
+        write_idx_gz(folder / f"{split}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+# -- running an example as a user does ------------------------------------------------------
+def run_example(name, *args, env=None):
+    """``python examples/<name>.py ARGS`` in the repository root; the finished process."""
+    environment = {**os.environ, "MPLBACKEND": "Agg", **(env or {})}
+    environment.pop("MINICNN_DATA", None)           # the data comes from the arguments
+    return subprocess.run([sys.executable, str(REPO / "examples" / f"{name}.py"), *map(str, args)],
+                          cwd=REPO, env=environment, capture_output=True, text=True, timeout=600)
+
+
+def git_status():
+    """``git status`` lines of every changed or new file, ignored ones (runs/) aside.
+
+    Python sources are left out: the examples write none, and where several people
+    share one working tree, their edits to sources meanwhile are not the examples'.
+    """
+    done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"not a git checkout: {done.stderr.strip()}")
+    return [line for line in done.stdout.splitlines() if not line.endswith(".py")]
+
+
+def run_folders():
+    return set(os.listdir(RUNS)) if RUNS.is_dir() else set()
+
+
+@pytest.fixture
+def new_run_folders():
+    """A function listing the folders the test added to runs/; they (and only they)
+    are removed afterwards."""
+    had_runs, before = RUNS.is_dir(), run_folders()
+    yield lambda: sorted(run_folders() - before)
+    for name in run_folders() - before:
+        shutil.rmtree(RUNS / name, ignore_errors=True)
+    if not had_runs and RUNS.is_dir() and not os.listdir(RUNS):
+        RUNS.rmdir()
+
+
+def small_run(name, photos, fashion, tmp_path):
+    """Arguments for a run of a few seconds (data, sizes; never an output option) and
+    files the run folder must then hold."""
+    if name == "cats_dogs_scratch":
+        return (["--data", photos, "--n", 8, "--epochs", 1, "--image-size", 32,
+                 "--batch-size", 4], ["model.h5", "results.json"])
+    if name == "fashion_mnist":
+        return (["--data", fashion, "--epochs", 1, "--baseline-epochs", 1, "--batch-size", 16,
+                 "--verbose", 0], ["results.json", "classification_report.txt"])
+    weights = find_vgg16_weights()
+    if weights is None:
+        pytest.skip("no VGG16 weights: set MINICNN_VGG16_WEIGHTS or provide "
+                    "../shared/data/vgg16/vgg16_imagenet_notop.h5 beside the clone")
+    # Its split of the photos and its feature cache are scratch, not results: kept out of runs/.
+    return (["--data", photos, "--weights", weights, "--n", 8, "--epochs", 1, "--batch-size", 4,
+             "--work", tmp_path / "work", "--cache", tmp_path / "cache"],
+            ["results.json", "history_caffe_lr0.0001.json"])
+
+
+@pytest.mark.parametrize("name", ["cats_dogs_scratch", "fashion_mnist", "cats_dogs_vgg16"])
+def test_default_output_is_a_new_ignored_run_folder(name, photos, fashion, tmp_path,
+                                                    new_run_folders):
+    args, expected = small_run(name, photos, fashion, tmp_path)
+    status = git_status()
+    done = run_example(name, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert git_status() == status                       # nothing committed was touched
+    added = new_run_folders()
+    assert len(added) == 1 and added[0].startswith(f"{name}-"), added
+    for file in expected:
+        assert (RUNS / added[0] / file).is_file(), file
+
+
+@pytest.mark.parametrize("name", ["cats_dogs_scratch", "fashion_mnist", "cats_dogs_vgg16"])
+def test_existing_output_is_refused_without_force(name, photos, fashion, tmp_path,
+                                                  new_run_folders):
+    output = tmp_path / "earlier_run"
+    output.mkdir()
+    (output / "results.json").write_text('{"best": 0.9}')
+    data = {"cats_dogs_scratch": ["--data", photos], "fashion_mnist": ["--data", fashion],
+            # Refused before the weights are read: any existing file will do.
+            "cats_dogs_vgg16": ["--data", photos, "--weights", output / "results.json"]}[name]
+    done = run_example(name, *data, "--output", output)
+    assert done.returncode != 0
+    assert "--force" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert (output / "results.json").read_text() == '{"best": 0.9}'
+    assert os.listdir(output) == ["results.json"]
+    assert new_run_folders() == []
+
+
+def test_force_writes_into_an_existing_output(photos, tmp_path):
+    output = tmp_path / "earlier_run"
+    output.mkdir()
+    (output / "notes.txt").write_text("mine")
+    done = run_example("cats_dogs_scratch", "--data", photos, "--n", 8, "--epochs", 1,
+                       "--image-size", 32, "--batch-size", 4, "--output", output, "--force")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (output / "results.json").is_file()
+    assert (output / "notes.txt").read_text() == "mine"     # only same-named files replaced
+
+
+def one_line_error(done):
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_missing_photos_or_weights_are_one_line_saying_how_to_get_them(photos, tmp_path,
+                                                                       new_run_folders):
+    line = one_line_error(run_example("cats_dogs_vgg16"))
+    assert "--data" in line and "MINICNN_DATA" in line and "kaggle.com" in line
+    # Photos but no weights anywhere (an empty home, no KERAS_HOME): say where they go.
+    weights_env = {"HOME": str(tmp_path), "KERAS_HOME": "", "MINICNN_VGG16_WEIGHTS": ""}
+    line = one_line_error(run_example("cats_dogs_vgg16", "--data", photos, env=weights_env))
+    assert "--weights" in line and "MINICNN_VGG16_WEIGHTS" in line
+    assert "~/.keras/models" in line and KERAS_WEIGHTS_FILE in line
+    assert new_run_folders() == []                      # nothing created for a failed start
+
+
+def test_missing_fashion_mnist_is_one_line_saying_how_to_get_it(tmp_path, new_run_folders):
+    line = one_line_error(run_example("fashion_mnist", "--data", tmp_path / "missing"))
+    assert "--data" in line and "MINICNN_FASHION_MNIST" in line
+    assert "apt-get install dataset-fashion-mnist" in line and "/usr/share/datasets" in line
+    assert new_run_folders() == []
