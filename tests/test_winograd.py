@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 import minicnn
 from minicnn.ops import conv, cpu_kernels, cpu_threads, winograd
 
+from float32_error import assert_within, sum_bound
+
 needs_numba = pytest.mark.skipif(not cpu_kernels.usable(np.zeros(1, np.float32)),
                                  reason="numba kernels unavailable here")
 
@@ -33,6 +35,44 @@ def _direct(x, kernel, bias, padding):
     return out
 
 
+def _abs_paths(function, *operands):
+    """``function`` (one of ``winograd``'s) on |operands| with |B^T|, |G| and |A^T|, in
+    float64: for every result, the sum of the magnitudes of all the products and
+    transform terms that reach it, cancelled or not. Every float32 rounding on the way
+    is at most eps/2 of a partial sum, and no partial sum exceeds this."""
+    saved = winograd.B_T, winograd.G, winograd.A_T
+    winograd.B_T, winograd.G, winograd.A_T = (np.abs(m) for m in saved)
+    try:
+        return function(*(np.abs(np.asarray(op, np.float64)) for op in operands))
+    finally:
+        winograd.B_T, winograd.G, winograd.A_T = saved
+
+
+def _winograd_bounds(x, kernel, bias, grad_y, padding):
+    """Bounds for the layer's output, input gradient, kernel and bias gradients computed
+    by Winograd against any other float32 order (im2col included).
+
+    Along each path: the input transform rounds twice, the kernel transform four times,
+    the product once, the output transform four times; then a sum over C (forward), F
+    (input gradient) or the N*tiles tiles (kernel gradient). The direct convolution's
+    K = 9*C terms (or 9*F, or N*OH*OW) is the longer chain of the two, and the direct sum's
+    magnitudes are among Winograd's (the F(2x2, 3x3) paths of matching taps have weight
+    1 or 2), so ``sum_bound(max(K_direct, K_winograd + 11), winograd paths)`` holds both.
+    """
+    channels, filters = kernel.shape[2:]
+    bias_abs = 0.0 if bias is None else np.abs(bias.astype(np.float64))
+    output = _abs_paths(lambda a, k: winograd.conv2d_forward(a, k, None, padding), x, kernel)
+    output = output + bias_abs
+    grad_input = _abs_paths(lambda g, k: winograd.conv2d_input_grad(g, k, x.shape, padding),
+                            grad_y, kernel)
+    grad_kernel = _abs_paths(lambda a, g: winograd.conv2d_filter_grad(a, g, padding), x, grad_y)
+    positions = grad_y.size // filters
+    return (sum_bound(9 * channels + 12, output),
+            sum_bound(9 * filters + 12, grad_input),
+            {"kernel": sum_bound(positions + 12, grad_kernel),
+             "bias": sum_bound(positions, np.abs(grad_y.astype(np.float64)).sum(axis=(0, 1, 2)))})
+
+
 def test_kernel_transform_is_g_times_kernel_times_g_transposed():
     rng = np.random.default_rng(0)
     kernel = _random(rng, 3, 3, 2, 3)
@@ -41,7 +81,10 @@ def test_kernel_transform_is_g_times_kernel_times_g_transposed():
     for c in range(2):
         for f in range(3):
             expected = winograd.G @ kernel[:, :, c, f] @ winograd.G.T
-            np.testing.assert_allclose(u[:, c, f].reshape(4, 4), expected, rtol=1e-6, atol=1e-6)
+            # G g G^T: each element adds up to 9 taps (weights 1/4 to 1), in float32 here
+            # and in float64 on the right
+            magnitude = np.abs(winograd.G) @ np.abs(kernel[:, :, c, f]) @ np.abs(winograd.G).T
+            assert_within(u[:, c, f].reshape(4, 4), expected, sum_bound(9, magnitude))
 
 
 @pytest.mark.parametrize("h,w,c,f,padding", GEOMETRIES)
@@ -53,7 +96,8 @@ def test_numpy_winograd_equals_the_direct_convolution(h, w, c, f, padding, use_b
     got = winograd.conv2d_forward(x, kernel, bias, padding)
     expected = _direct(x, kernel, bias, padding)
     assert got.shape == expected.shape and got.dtype == np.float32
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    grad_y = np.zeros_like(got)   # only the output's bound is used here
+    assert_within(got, expected, _winograd_bounds(x, kernel, bias, grad_y, padding)[0])
 
 
 def test_winograd_refuses_other_kernels_by_name():
@@ -91,7 +135,11 @@ def test_layer_winograd_equals_im2col(h, w, c, f, padding, activation, use_bias,
     got = layer.forward(x).copy()
     layer.cpu_winograd = False
     expected = layer.forward(x)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+    bias = layer.get_weights()[1] if use_bias else None
+    bound = _winograd_bounds(x, layer.get_weights()[0], bias, np.zeros_like(got), padding)[0]
+    if activation == "sigmoid":   # 1/4-Lipschitz, plus its own few roundings of the result
+        bound = bound / 4 + sum_bound(4, np.abs(expected))
+    assert_within(got, expected, bound)
 
 
 @needs_numba
@@ -117,14 +165,17 @@ def test_layer_backward_by_winograd_equals_im2col(h, w, c, f, padding, activatio
 
     with_winograd = gradients()
     layer.cpu_winograd = False
-    for got, expected in zip(with_winograd, gradients()):
+    weights = layer.get_weights()
+    bounds = _winograd_bounds(x, weights[0], weights[1] if use_bias else None, grad_y, padding)
+    grad_bounds = [bounds[1]] + [bounds[2][key] for key in sorted(layer.grads)]
+    for got, expected, bound in zip(with_winograd, gradients(), grad_bounds):
         if expected is None:
             assert got is None
             continue
         # ReLU's mask comes from each forward pass's output: equal unless an output sits
         # within rounding of 0, which these random inputs do not produce
         assert got.dtype == np.float32
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+        assert_within(got, expected, bound)
 
 
 @needs_numba
@@ -211,9 +262,11 @@ def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece,
     expected_y, cols = conv.conv2d_forward(x64, k64, bias.astype(np.float64), (1, 1), padding)
     expected = conv.conv2d_backward(grad_y.astype(np.float64), cols, x.shape, k64, (1, 1),
                                     padding)
-    for got, want in [(y, expected_y), (grad_x, expected[0]),
-                      (layer.grads["kernel"], expected[1]), (layer.grads["bias"], expected[2])]:
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(want).max()))
+    bounds = _winograd_bounds(x, kernel, bias, grad_y, padding)
+    for got, want, bound in [(y, expected_y, bounds[0]), (grad_x, expected[0], bounds[1]),
+                             (layer.grads["kernel"], expected[1], bounds[2]["kernel"]),
+                             (layer.grads["bias"], expected[2], bounds[2]["bias"])]:
+        assert_within(got, want, bound)
 
 
 # -- each numba transform kernel against its NumPy definition --------------------------
@@ -236,7 +289,11 @@ def test_numba_transform_kernels_equal_numpy(h, w, c, f, padding):
     v_numpy = v_numpy.reshape(n * tiles_h * tiles_w, 16, c)[first * tiles_w:][:tiles]
     v = cpu_kernels.winograd_input(x, pad_h[0], pad_w[0], first, tiles_h, tiles_w,
                                    np.empty((16, tiles, c), np.float32))   # position-major
-    np.testing.assert_allclose(v.transpose(1, 0, 2), v_numpy, rtol=1e-6, atol=1e-6)
+    # each V element adds up to 4 pixels (B^T's rows have 2 nonzero +-1 entries)
+    v_abs = np.einsum("ia,ntwabc,jb->ntwijc", np.abs(winograd.B_T), np.abs(patches),
+                      np.abs(winograd.B_T)).reshape(-1, 16, c)
+    v_abs = v_abs[first * tiles_w:][:tiles]
+    assert_within(v.transpose(1, 0, 2), v_numpy, sum_bound(4, v_abs), "V")
 
     grad_z = _random(rng, n, out_h, out_w, f)
     blocks = np.zeros((n, 2 * tiles_h, 2 * tiles_w, f), np.float32)
@@ -247,10 +304,15 @@ def test_numba_transform_kernels_equal_numpy(h, w, c, f, padding):
     z_numpy = z_numpy.reshape(n * tiles_h * tiles_w, 16, f)[first * tiles_w:][:tiles]
     z = cpu_kernels.winograd_gradient(grad_z, first, tiles_h, tiles_w,
                                       np.empty((16, tiles, f), np.float32))   # position-major
-    np.testing.assert_allclose(z.transpose(1, 0, 2), z_numpy, rtol=1e-6, atol=1e-6)
+    z_abs = np.einsum("ia,ntwabf,jb->ntwijf", np.abs(a), np.abs(blocks), np.abs(a))
+    z_abs = z_abs.reshape(-1, 16, f)[first * tiles_w:][:tiles]   # up to 4 terms each
+    assert_within(z.transpose(1, 0, 2), z_numpy, sum_bound(4, z_abs), "Z")
 
     m, bias = _random(rng, tiles, 16, f), _random(rng, f)
     y = np.einsum("pi,tijf,qj->tpqf", winograd.A_T, m.reshape(tiles, 4, 4, f), winograd.A_T)
+    # A^T M A + bias: each output adds 9 terms of M and the bias
+    y_abs = np.einsum("pi,tijf,qj->tpqf", np.abs(winograd.A_T),
+                      np.abs(m.reshape(tiles, 4, 4, f)), np.abs(winograd.A_T)) + np.abs(bias)
     for relu in (False, True):
         out = np.full((n, out_h, out_w, f), 7.0, np.float32)   # untouched outside these tiles
         cpu_kernels.winograd_output(np.ascontiguousarray(m.transpose(1, 0, 2)), bias, relu,
@@ -262,9 +324,9 @@ def test_numba_transform_kernels_equal_numpy(h, w, c, f, padding):
             if relu:
                 block = np.maximum(block, 0)
             rows_in, cols_in = min(2, out_h - 2 * ty), min(2, out_w - 2 * tx)
-            np.testing.assert_allclose(
-                out[image, 2 * ty:2 * ty + rows_in, 2 * tx:2 * tx + cols_in],
-                block[:rows_in, :cols_in], rtol=1e-5, atol=1e-5)
+            assert_within(out[image, 2 * ty:2 * ty + rows_in, 2 * tx:2 * tx + cols_in],
+                          block[:rows_in, :cols_in],
+                          sum_bound(10, y_abs[t][:rows_in, :cols_in]), "output tile")
         written = np.zeros(out.shape, bool)
         for t in range(tiles):
             r, tx = divmod(first * tiles_w + t, tiles_w)
