@@ -9,10 +9,10 @@
 2. Run VGG16's convolutional base (ImageNet weights, --weights) over every photo
    once: the "bottleneck features". This is nearly all of the work (about 15 GFLOP
    per 150x150 photo), so the block4_pool outputs are cached on disk (--cache,
-   default runs/cats_dogs_vgg16/cache; an entry is reused only for the same photos,
-   weights, preprocessing and code) and a re-run loads them; block5 (4% of the work)
-   is run from them each time, which also lets --fine-tune train block5 without
-   touching blocks 1-4 again.
+   default .minicnn_cache/features as for ``minicnn features``; an entry is reused
+   only for the same photos, weights, preprocessing and code) and a re-run loads
+   them; block5 (4% of the work) is run from them each time, which also lets
+   --fine-tune train block5 without touching blocks 1-4 again.
 3. Train the tutorial's classifier on the block5_pool features, for each
    preprocessing (--preprocess): "caffe", what the weights were trained with
    (BGR, ImageNet means subtracted) and "rescale", the tutorial's x/255.
@@ -53,9 +53,11 @@ WEIGHTS_VARIABLE = "MINICNN_VGG16_WEIGHTS"
 KERAS_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 DATA_HELP = ("get the photos from https://www.kaggle.com/c/dogs-vs-cats/data (train.zip), "
              f"unzip it and pass the folder with --data or {DATA_VARIABLE}")
-WEIGHTS_HELP = (f"pass --weights FILE or set {WEIGHTS_VARIABLE} to Keras's VGG16 notop "
-                f"weights, or put {KERAS_WEIGHTS_FILE} in ~/.keras/models/ (where "
-                "keras.applications.VGG16(include_top=False) downloads it)")
+WEIGHTS_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+               + KERAS_WEIGHTS_FILE)
+WEIGHTS_HELP = (f"download {WEIGHTS_URL} into ~/.keras/models/ (Keras's own "
+                "keras.applications.VGG16(include_top=False) does), or pass --weights FILE "
+                f"or set {WEIGHTS_VARIABLE}")
 OUTPUT_HINT = "choose another --output or pass --force to replace them"
 IMAGE_SIZE = (150, 150)
 BLOCK5_START = "block5_conv1"
@@ -85,8 +87,8 @@ def parse_args(argv=None):
                         help="write into an existing non-empty --output")
     parser.add_argument("--work", default="runs/cats_dogs_vgg16",
                         help="where the split of --data (links) goes (runs/cats_dogs_vgg16)")
-    parser.add_argument("--cache", default=os.path.join("runs", "cats_dogs_vgg16", "cache"),
-                        help="feature cache, reused across runs (runs/cats_dogs_vgg16/cache)")
+    parser.add_argument("--cache", default=os.path.join(".minicnn_cache", "features"),
+                        help="feature cache, reused by later runs (.minicnn_cache/features)")
     return parser.parse_args(argv)
 
 
