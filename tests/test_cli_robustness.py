@@ -267,15 +267,16 @@ def test_cold_numba_cache_is_detected(tmp_path):
 def changed_paths():
     """Paths ``git status`` lists (changed or untracked; runs/ is ignored), or None.
 
-    Source files (.py) are left out: the commands never write any, and in a working
-    tree that several people edit at once their edits must not fail this test.
+    Source and documentation files (.py, .md) are left out: the commands tested never
+    write any, and in a working tree that several people edit at once, their edits
+    must not fail this test.
     """
     done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
                           capture_output=True, text=True, cwd=REPO, timeout=60)
     if done.returncode != 0:
         return None
     paths = {line[3:] for line in done.stdout.splitlines()}
-    return {path for path in paths if not path.endswith(".py")}
+    return {path for path in paths if not path.endswith((".py", ".md"))}
 
 
 def entries(folder):
