@@ -270,7 +270,8 @@ def train_cats_dogs(data=None, output=None, n=None, ratio=0.2, epochs=50,
         "final_val_accuracy": history.history["val_accuracy"][-1],
         "device": backend.device(),
     }
-    config = {"model": "cats_dogs_scratch", "data": data_description, "n": n, "ratio": ratio, "epochs": epochs,
+    config = {"model": "cats_dogs_scratch", "data": data_description, "n": n,
+              "ratio": ratio, "epochs": epochs,
               "batch_size": batch_size, "image_size": image_size, "seed": seed,
               "patience": patience, "augment": augment, "optimizer": model.optimizer.get_config()}
     # model.h5, history.json/.csv, config.json: a run folder that `minicnn compare` reads.
