@@ -152,10 +152,17 @@ def find_weights(weights):
         if not os.path.isfile(found):
             raise FileNotFoundError(f"no VGG16 weight file {found!r}; {WEIGHTS_HELP}")
         return found, portable_path(found) if weights else "$" + WEIGHTS_VARIABLE
-    for home in (os.environ.get("KERAS_HOME"), os.path.join("~", ".keras")):
-        candidate = home and os.path.join(home, "models", KERAS_WEIGHTS_FILE)
-        if candidate and os.path.isfile(os.path.expanduser(candidate)):
-            return os.path.expanduser(candidate), candidate
+    # (where, how to name it): Keras's download folders.
+    models = os.path.join("models", KERAS_WEIGHTS_FILE)
+    places = []
+    if os.environ.get("KERAS_HOME"):
+        places.append((os.path.join(os.environ["KERAS_HOME"], models),
+                       os.path.join("$KERAS_HOME", models)))
+    places.append((os.path.expanduser(os.path.join("~", ".keras", models)),
+                   os.path.join("~", ".keras", models)))
+    for file, name in places:
+        if os.path.isfile(file):
+            return file, name
     raise FileNotFoundError(f"no VGG16 weights found; {WEIGHTS_HELP}")
 
 

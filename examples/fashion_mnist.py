@@ -22,7 +22,7 @@ per model (``runs/``: config, history and model.h5) that ``minicnn compare`` rea
 
 The four IDX files are looked for in --data, else $MINICNN_FASHION_MNIST, else
 /usr/share/datasets/fashion-mnist/ (``apt-get install dataset-fashion-mnist``), else
-Keras's download folder ($KERAS_HOME or ~/.keras, then datasets/fashion-mnist/).
+Keras's download folder: $KERAS_HOME/datasets/fashion-mnist/, ~/.keras/datasets/fashion-mnist/.
 """
 import argparse
 import json
@@ -91,10 +91,17 @@ def find_data(data):
         return data, portable_path(data)
     if os.environ.get(DATA_VARIABLE):
         return os.environ[DATA_VARIABLE], "$" + DATA_VARIABLE
-    keras_home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
-    for folder in (DEFAULT_PATH, os.path.join(keras_home, "datasets", "fashion-mnist")):
-        if os.path.isdir(os.path.expanduser(folder)):
-            return os.path.expanduser(folder), folder
+    # (where, how to name it): the apt package's folder, then Keras's download folders.
+    keras = os.path.join("datasets", "fashion-mnist")
+    places = [(DEFAULT_PATH, DEFAULT_PATH)]
+    if os.environ.get("KERAS_HOME"):
+        places.append((os.path.join(os.environ["KERAS_HOME"], keras),
+                       os.path.join("$KERAS_HOME", keras)))
+    places.append((os.path.expanduser(os.path.join("~", ".keras", keras)),
+                   os.path.join("~", ".keras", keras)))
+    for folder, name in places:
+        if os.path.isdir(folder):
+            return folder, name
     raise FileNotFoundError(f"no Fashion-MNIST found; {DATA_HELP}")
 
 

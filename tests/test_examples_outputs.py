@@ -90,20 +90,23 @@ def git_status():
     return [line for line in done.stdout.splitlines() if not line.endswith(".py")]
 
 
-def run_folders():
-    return set(os.listdir(RUNS)) if RUNS.is_dir() else set()
+EXAMPLES = ("cats_dogs_scratch", "fashion_mnist", "cats_dogs_vgg16")
+
+
+def example_run_folders():
+    """The examples' default run folders in runs/ (others there are not ours to touch)."""
+    names = os.listdir(RUNS) if RUNS.is_dir() else []
+    return {name for name in names if name.startswith(tuple(f"{e}-" for e in EXAMPLES))}
 
 
 @pytest.fixture
 def new_run_folders():
-    """A function listing the folders the test added to runs/; they (and only they)
-    are removed afterwards."""
-    had_runs, before = RUNS.is_dir(), run_folders()
-    yield lambda: sorted(run_folders() - before)
-    for name in run_folders() - before:
+    """A function listing the examples' run folders the test added to runs/; those
+    are removed afterwards, and nothing else."""
+    before = example_run_folders()
+    yield lambda: sorted(example_run_folders() - before)
+    for name in example_run_folders() - before:
         shutil.rmtree(RUNS / name, ignore_errors=True)
-    if not had_runs and RUNS.is_dir() and not os.listdir(RUNS):
-        RUNS.rmdir()
 
 
 def small_run(name, photos, fashion, tmp_path):
@@ -125,7 +128,7 @@ def small_run(name, photos, fashion, tmp_path):
             ["results.json", "history_caffe_lr0.0001.json"])
 
 
-@pytest.mark.parametrize("name", ["cats_dogs_scratch", "fashion_mnist", "cats_dogs_vgg16"])
+@pytest.mark.parametrize("name", EXAMPLES)
 def test_default_output_is_a_new_ignored_run_folder(name, photos, fashion, tmp_path,
                                                     new_run_folders):
     args, expected = small_run(name, photos, fashion, tmp_path)
@@ -139,7 +142,7 @@ def test_default_output_is_a_new_ignored_run_folder(name, photos, fashion, tmp_p
         assert (RUNS / added[0] / file).is_file(), file
 
 
-@pytest.mark.parametrize("name", ["cats_dogs_scratch", "fashion_mnist", "cats_dogs_vgg16"])
+@pytest.mark.parametrize("name", EXAMPLES)
 def test_existing_output_is_refused_without_force(name, photos, fashion, tmp_path,
                                                   new_run_folders):
     output = tmp_path / "earlier_run"
@@ -193,3 +196,38 @@ def test_missing_fashion_mnist_is_one_line_saying_how_to_get_it(tmp_path, new_ru
     assert "--data" in line and "MINICNN_FASHION_MNIST" in line
     assert "apt-get install dataset-fashion-mnist" in line and "/usr/share/datasets" in line
     assert new_run_folders() == []
+
+
+def load_example(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"{name}_example",
+                                                  REPO / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_vgg16_weights_from_option_variable_then_keras_folders(tmp_path, monkeypatch):
+    example = load_example("cats_dogs_vgg16")
+    monkeypatch.delenv("MINICNN_VGG16_WEIGHTS", raising=False)
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(FileNotFoundError, match="~/.keras/models"):
+        example.find_weights(None)
+    in_home = tmp_path / "home" / ".keras" / "models" / KERAS_WEIGHTS_FILE
+    in_keras_home = tmp_path / "keras" / "models" / KERAS_WEIGHTS_FILE
+    for file in (in_home, in_keras_home):
+        file.parent.mkdir(parents=True)
+        file.write_bytes(b"")
+    # Results name where the file was found, never this machine's folders.
+    assert example.find_weights(None) == (str(in_home), f"~/.keras/models/{KERAS_WEIGHTS_FILE}")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert example.find_weights(None) == (str(in_keras_home),
+                                          f"$KERAS_HOME/models/{KERAS_WEIGHTS_FILE}")
+    monkeypatch.setenv("MINICNN_VGG16_WEIGHTS", str(in_home))
+    assert example.find_weights(None) == (str(in_home), "$MINICNN_VGG16_WEIGHTS")
+    monkeypatch.chdir(tmp_path)
+    assert example.find_weights(str(in_keras_home))[1] == f"keras/models/{KERAS_WEIGHTS_FILE}"
+    with pytest.raises(FileNotFoundError, match="--weights"):
+        example.find_weights(str(tmp_path / "missing.h5"))
