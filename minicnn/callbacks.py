@@ -186,7 +186,12 @@ class ModelCheckpoint(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch with running loss, accuracy and images per second."""
+    """A tqdm bar per epoch with running loss, accuracy and images per second.
+
+    The speed and the time left are measured from the end of each epoch's first batch:
+    that batch also compiles the CPU kernels on first use (about 15 s) and warms the
+    caches, and counted in, it makes a fast epoch look minutes long.
+    """
 
     def __init__(self, steps, epochs, verbose=1):
         self.steps, self.epochs, self.verbose = steps, epochs, verbose
@@ -196,19 +201,30 @@ class ProgressBar(Callback):
 
         self._start = time.perf_counter()
         self._images = 0
+        self._timed_from = None   # perf_counter at the end of the first batch
         self._bar = None
         if self.verbose == 1:
             self._bar = tqdm(total=self.steps, desc=f"Epoch {epoch + 1}/{self.epochs}",
                              unit="batch", leave=True, dynamic_ncols=True, file=sys.stderr)
 
     def on_batch_end(self, batch, logs=None):
-        self._images += logs.get("size", 0)
+        now = time.perf_counter()
+        if self._timed_from is None:   # the first batch: start the clock after it
+            self._timed_from, self.images_per_second, speed = now, None, "warming up"
+        else:
+            self._images += logs.get("size", 0)
+            self.images_per_second = self._images / max(now - self._timed_from, 1e-9)
+            speed = f"{self.images_per_second:.0f}"
         if self._bar is not None:
-            rate = self._images / max(time.perf_counter() - self._start, 1e-9)
             self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()
-                                   if k in ("loss", "accuracy")} | {"img/s": f"{rate:.0f}"},
+                                   if k in ("loss", "accuracy")} | {"img/s": speed},
                                   refresh=False)
-            self._bar.update(1)
+            if self._images == 0:   # tqdm's rate and ETA also start after the first batch
+                self._bar.reset(total=self.steps)
+                self._bar.initial = self._bar.n = 1
+                self._bar.refresh()
+            else:
+                self._bar.update(1)
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start

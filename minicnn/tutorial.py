@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -163,36 +164,41 @@ def find_data(data=None):
     return data
 
 
-def _is_split(folder):
-    return all(os.path.isdir(os.path.join(folder, split)) for split in ("train", "validation"))
-
-
 def prepare_split(data, workdir, n=None, ratio=0.2, seed=0):
     """A folder with ``train/`` and ``validation/`` class folders.
 
-    ``data`` may already be such a folder, or a Kaggle ``train/`` folder of
-    ``cat.N.jpg`` / ``dog.N.jpg`` files, which is organised (by links) into
-    ``workdir``. The split is a pure function of (files, n, ratio, seed), so an
-    existing split made with the same arguments is reused.
+    ``data`` may already be such a folder (made by ``organize_kaggle_split`` or by
+    hand), or a Kaggle ``train/`` folder of ``cat.N.jpg`` / ``dog.N.jpg`` files, which
+    is organised (by links) into ``workdir``. The split is a pure function of (files,
+    n, ratio, seed), so a complete split made with the same arguments is reused; an
+    interrupted one is never trained on (``split_status``).
     """
     from .data import organize_kaggle_split
+    from .data.split import split_is_complete, split_status
 
-    if _is_split(data):
+    state, why = split_status(data)
+    if state in ("complete", "unmarked"):
         return data
+    if state == "incomplete":
+        raise ValueError(why)
     dest = os.path.join(workdir, f"split_n{n or 'all'}_r{ratio}_s{seed}")
-    if _is_split(dest):
-        return dest
-    organize_kaggle_split(data, dest, n=n, ratio=ratio, seed=seed)
+    if not split_is_complete(dest):   # our own work folder: (re)build it
+        organize_kaggle_split(data, dest, n=n, ratio=ratio, seed=seed, force=True)
     return dest
 
 
 def _synthetic_split(workdir, seed):
+    """The synthetic stripes, written beside their place and renamed into it once
+    complete, so an interrupted run never leaves a partial set to be reused."""
     from .data import write_shapes_directory
 
     dest = os.path.join(workdir, "synthetic_stripes")
-    if not _is_split(dest):
-        write_shapes_directory(dest, n_train=480, n_validation=160, size=SYNTHETIC_SIZE,
+    if not os.path.isdir(dest):
+        partial = f"{dest}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        write_shapes_directory(partial, n_train=480, n_validation=160, size=SYNTHETIC_SIZE,
                                seed=seed, kind="stripes", class_names=SYNTHETIC_CLASS_NAMES)
+        os.replace(partial, dest)
     return dest
 
 

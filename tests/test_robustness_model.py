@@ -373,3 +373,22 @@ def test_model_checkpoint_checks_its_path_template(tmp_path):
     with pytest.raises(ValueError, match=r"uses 'val_loss', which is not in this epoch's logs "
                                          r"\['accuracy', 'loss'\] \(val_\* needs validation"):
         tiny_model().fit(*tiny_data(), verbose=0, callbacks=[checkpoint])
+
+
+def test_progress_speed_leaves_out_the_first_batch(monkeypatch):
+    """Issue 14, item 18: the first batch (numba compiling, ~15 s) made the bar show
+    2 img/s and a 3-minute ETA; the speed is now timed from the end of the first batch."""
+    from minicnn import callbacks
+
+    clock = iter([0.0, 15.0, 16.0, 17.0])      # epoch start, then the end of each batch
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: next(clock))
+    bar = callbacks.ProgressBar(steps=3, epochs=1, verbose=1)
+    bar.on_epoch_begin(0)
+    bar.on_batch_end(0, {"loss": 1.0, "size": 32})
+    assert bar.images_per_second is None
+    bar.on_batch_end(1, {"loss": 1.0, "size": 32})
+    assert bar.images_per_second == 32.0        # not 64 images / 16 s = 4
+    bar.on_batch_end(2, {"loss": 1.0, "size": 32})
+    assert bar.images_per_second == 32.0
+    assert bar._bar.n == 3
+    bar._bar.close()

@@ -103,3 +103,28 @@ def test_wrong_arguments_make_no_run_folder(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="epochs"):
         tutorial.train_cats_dogs(epochs=0)
     assert not (tmp_path / "runs").exists()                  # refused before any folder
+
+
+def test_an_interrupted_split_is_never_trained_on(tmp_path):
+    """Issue 14, item 8: a split whose writing was interrupted (split.json not marked
+    complete) is refused with the reason; the tutorial's own work split is rebuilt."""
+    from minicnn.data import organize_kaggle_split
+
+    source = tmp_path / "kaggle"
+    source.mkdir()
+    for label in ("cat", "dog"):
+        for i in range(10):
+            (source / f"{label}.{i}.jpg").write_bytes(b"x")
+    split = tmp_path / "split"
+    organize_kaggle_split(str(source), str(split), n=20, ratio=0.2, seed=0)
+    manifest = json.loads((split / "split.json").read_text())
+    (split / "split.json").write_text(json.dumps({**manifest, "complete": False}))
+    with pytest.raises(ValueError, match="interrupted"):
+        tutorial.prepare_split(str(split), str(tmp_path / "run"))
+    # the tutorial's own split folder, left incomplete by a killed run, is made again
+    work = tutorial.prepare_split(str(source), str(tmp_path / "run"), n=20)
+    manifest_path = tmp_path / "run" / "split_n20_r0.2_s0" / "split.json"
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()),
+                                         "complete": False}))
+    assert tutorial.prepare_split(str(source), str(tmp_path / "run"), n=20) == work
+    assert json.loads(manifest_path.read_text())["complete"] is True

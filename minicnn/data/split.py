@@ -57,7 +57,7 @@ def split_status(folder):
             return "unmarked", (f"{os.fspath(folder)!r} has train/ and validation/ but no "
                                 f"{MANIFEST}: it was not made by organize_kaggle_split")
         return "absent", f"{os.fspath(folder)!r} holds no split (train/ and validation/)"
-    rebuild = "rebuild it with organize_kaggle_split(..., force=True) (minicnn organize --force)"
+    rebuild = "rebuild it with organize_kaggle_split(..., force=True)"
     try:
         with open(manifest_path, encoding="utf-8") as f:
             manifest = json.load(f)
@@ -205,7 +205,7 @@ def organize_kaggle_split(source, dest, n=None, ratio=0.2, seed=0, link=True, fo
                 raise FileExistsError(f"destination {dest!r} holds an incomplete split "
                                       f"({why})")
             raise FileExistsError(f"destination {dest!r} is not empty; pass force=True "
-                                  "(--force) to replace its train/ and validation/ folders")
+                                  "to replace its train/ and validation/ folders")
         for split in SPLITS:
             if os.path.islink(os.path.join(dest, split)):
                 raise ValueError(f"{os.path.join(dest, split)!r} is a symbolic link; "
