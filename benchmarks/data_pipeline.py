@@ -34,6 +34,7 @@ from PIL import Image
 from minicnn.data import ImageDataGenerator, organize_kaggle_split, write_shapes_directory
 from minicnn.data.iterator import INTERPOLATIONS, default_workers
 from minicnn.io_utils import atomic_write_text
+from minicnn.runs import portable_command, portable_path
 
 DATA_VARIABLE = "MINICNN_DATA"
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -83,25 +84,10 @@ def output_folder(args, name):
     return prepare_run_folder(None, default_name=name)
 
 
-def portable_path(path):
-    """``path`` as a result file may record it without naming this machine: relative to
-    the current folder when it lies inside it or beside it (``../shared/...``),
-    ``~/...`` inside the home folder, otherwise as it is."""
-    path = os.path.abspath(os.fspath(path))
-    relative = os.path.relpath(path, os.getcwd())
-    if not relative.startswith(os.path.join(os.pardir, os.pardir)):
-        return relative
-    home = os.path.expanduser("~")
-    if path.startswith(home.rstrip(os.sep) + os.sep):
-        return os.path.join("~", os.path.relpath(path, home))
-    return path
-
 
 def command_line(module, argv=None):
     """``python -m <module> <arguments>`` as run, with absolute paths made portable."""
-    arguments = sys.argv[1:] if argv is None else argv
-    return " ".join(["python -m", module, *(portable_path(a) if os.path.isabs(a) else a
-                                             for a in arguments)])
+    return portable_command(f"python -m {module}", sys.argv[1:] if argv is None else argv)
 
 
 def find_photos(data):

@@ -46,7 +46,7 @@ from minicnn.applications import VGG16, extract_features
 from minicnn.applications.features import cache_entry
 from minicnn.data import ImageDataGenerator, organize_kaggle_split
 from minicnn.io_utils import atomic_write_text
-from minicnn.runs import prepare_run_folder
+from minicnn.runs import portable_command, portable_path, prepare_run_folder
 
 DATA_VARIABLE = "MINICNN_DATA"
 WEIGHTS_VARIABLE = "MINICNN_VGG16_WEIGHTS"
@@ -111,24 +111,6 @@ def reset_peak_rss():
         return False
 
 
-def portable_path(path):
-    """``path`` as results.json may record it without naming this machine: relative to
-    the current folder when it lies inside it or beside it (``../shared/...``),
-    ``~/...`` inside the home folder, otherwise as it is."""
-    path = os.path.abspath(os.fspath(path))
-    relative = os.path.relpath(path, os.getcwd())
-    if not relative.startswith(os.path.join(os.pardir, os.pardir)):
-        return relative
-    home = os.path.expanduser("~")
-    if path.startswith(home.rstrip(os.sep) + os.sep):
-        return os.path.join("~", os.path.relpath(path, home))
-    return path
-
-
-
-def portable_argument(argument):
-    """A command-line argument for results.json: absolute paths made portable."""
-    return portable_path(argument) if os.path.isabs(argument) else argument
 
 
 def find_data(data):
@@ -270,9 +252,9 @@ def main(argv=None):
     bottom = Sequential(base.layers[:split_at], name="vgg16_blocks1to4")   # shares the layers
     top = Sequential(base.layers[split_at:], name="vgg16_block5")
     modes = ["caffe", "rescale"] if args.preprocess == "both" else [args.preprocess]
-    command = ["python examples/cats_dogs_vgg16.py",
-               *map(portable_argument, sys.argv[1:] if argv is None else argv)]
-    results = {"data": data_name, "weights": weights_name, "command": " ".join(command),
+    command = portable_command("python examples/cats_dogs_vgg16.py",
+                               sys.argv[1:] if argv is None else argv)
+    results = {"data": data_name, "weights": weights_name, "command": command,
                "n": args.n, "ratio": args.ratio, "epochs": args.epochs,
                "batch_size": args.batch_size, "image_size": list(IMAGE_SIZE),
                "cpu_count": os.cpu_count(), "device": minicnn.device(),

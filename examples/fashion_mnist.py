@@ -40,7 +40,7 @@ from minicnn.data import (FASHION_MNIST_CLASS_NAMES, load_fashion_mnist, to_cate
 from minicnn.data.fashion_mnist import DEFAULT_PATH
 from minicnn.io_utils import atomic_write_text
 from minicnn.metrics import classification_report, confusion_matrix
-from minicnn.runs import prepare_run_folder, save_run
+from minicnn.runs import portable_command, portable_path, prepare_run_folder, save_run
 
 CLASS_NAMES = FASHION_MNIST_CLASS_NAMES
 DATA_VARIABLE = "MINICNN_FASHION_MNIST"
@@ -105,24 +105,6 @@ def find_data(data):
     raise FileNotFoundError(f"no Fashion-MNIST found; {DATA_HELP}")
 
 
-def portable_path(path):
-    """``path`` as results.json may record it without naming this machine: relative to
-    the current folder when it lies inside it or beside it (``../shared/...``),
-    ``~/...`` inside the home folder, otherwise as it is (``/usr/share/...``)."""
-    path = os.path.abspath(os.fspath(path))
-    relative = os.path.relpath(path, os.getcwd())
-    if not relative.startswith(os.path.join(os.pardir, os.pardir)):
-        return relative
-    home = os.path.expanduser("~")
-    if path.startswith(home.rstrip(os.sep) + os.sep):
-        return os.path.join("~", os.path.relpath(path, home))
-    return path
-
-
-
-def portable_argument(argument):
-    """A command-line argument for results.json: absolute paths made portable."""
-    return portable_path(argument) if os.path.isabs(argument) else argument
 
 
 def load_data(folder):
@@ -302,8 +284,8 @@ def main(argv=None):
         "learning_rate": args.learning_rate, "decay_per_epoch": args.decay,
         "confusion_matrix": matrix.tolist(),
         "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"), "data": data_name,
-        "command": " ".join(["python examples/fashion_mnist.py",
-                             *map(portable_argument, sys.argv[1:] if argv is None else argv)]),
+        "command": portable_command("python examples/fashion_mnist.py",
+                                    sys.argv[1:] if argv is None else argv),
     }
     atomic_write_text(out("results.json"), json.dumps(results, indent=2) + "\n")
     print(f"plots, report and runs written to {args.output}")

@@ -84,6 +84,27 @@ def _jsonable(value):
     return str(value)
 
 
+def portable_path(path) -> str:
+    """``path`` as a result file may record it without naming this machine: relative to
+    the current folder when it lies inside it or beside it (``../shared/...``),
+    ``~/...`` inside the home folder, otherwise as it is (``/usr/share/...``)."""
+    path = os.path.abspath(os.fspath(path))
+    relative = os.path.relpath(path, os.getcwd())
+    if not relative.startswith(os.path.join(os.pardir, os.pardir)):
+        return relative
+    home = os.path.expanduser("~")
+    if path.startswith(home.rstrip(os.sep) + os.sep):
+        return os.path.join("~", os.path.relpath(path, home))
+    return path
+
+
+def portable_command(program, arguments) -> str:
+    """``program arguments...`` as a result file records the command that made it, with
+    absolute paths made portable (:func:`portable_path`)."""
+    return " ".join([program, *(portable_path(a) if os.path.isabs(a) else a
+                                for a in arguments)])
+
+
 def save_run(folder, history, config=None, model=None):
     """Write ``history`` (a History, or the ``fit`` return value), ``config`` and
     optionally ``model`` into ``folder`` (created if needed). Returns the folder.

@@ -37,7 +37,7 @@ from .layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from .models import Sequential, load_model
 from .optimizers import SGD
 from .random import set_seed
-from .runs import best_epoch, prepare_run_folder, save_run
+from .runs import best_epoch, portable_path, prepare_run_folder, save_run
 from .viz import plot_history
 
 # How to get the photos; follows "for the real photos, ..." in messages.
@@ -265,7 +265,7 @@ def train_cats_dogs(data=None, output=None, n=None, ratio=0.2, epochs=50,
     epochs_run = len(history.history["loss"])
     best, best_accuracy = best_epoch(history.history["val_accuracy"], "val_accuracy")
     data_description = (f"synthetic: {SYNTHETIC_DESCRIPTION}" if synthetic
-                        else os.path.abspath(data))
+                        else portable_path(data))
     results = {
         "data": data_description, "synthetic": synthetic, "output": output,
         "train_samples": train.samples, "validation_samples": validation.samples,

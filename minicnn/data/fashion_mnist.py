@@ -20,7 +20,7 @@ CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", 
 FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
          "x_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
 INSTALL_HINT = ("install it with: apt-get update && apt-get install dataset-fashion-mnist "
-                "(or pass path= to a folder holding the four IDX files)")
+                "(or give load_fashion_mnist the folder holding the four IDX files)")
 # IDX type byte -> big-endian NumPy dtype.
 IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
