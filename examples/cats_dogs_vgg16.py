@@ -41,6 +41,7 @@ import time
 import numpy as np
 
 import minicnn
+from minicnn import viz
 from minicnn import Dense, Dropout, Flatten, RMSprop, SGD, Sequential
 from minicnn.applications import VGG16, extract_features
 from minicnn.applications.features import cache_entry
@@ -204,26 +205,12 @@ def save_history(history, name, output):
     os.replace(path + ".tmp", path)
 
 
-def plot(histories, name, output):
-    """Loss and accuracy curves (train dashed, validation solid) for several runs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for (label, history), color in zip(histories.items(), plt.rcParams["axes.prop_cycle"]):
-        epochs = np.arange(1, len(history["loss"]) + 1)
-        for ax, metric in zip(axes, ("loss", "accuracy")):
-            ax.plot(epochs, history[metric], "--", color=color["color"], label=f"{label} train")
-            ax.plot(epochs, history[f"val_{metric}"], "-", color=color["color"],
-                    label=f"{label} validation")
-            ax.set_xlabel("epoch")
-            ax.set_title(metric)
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(output, f"curves_{name}.png"), dpi=70)
-    plt.close(fig)
+def plot(histories, name, output, data_name):
+    """Accuracy and loss curves (training dashed, validation solid) of several runs,
+    titled with the run folder and the data (``minicnn.viz.plot_histories``)."""
+    viz.plot_histories(histories, path=os.path.join(output, f"curves_{name}.png"),
+                       title=f"VGG16 {name} on {data_name}, run "
+                             f"{os.path.basename(os.path.normpath(output))}")
 
 
 def summarize(history):
@@ -284,7 +271,7 @@ def main(argv=None):
             save_history(history, name, args.output)
             head.save(os.path.join(args.output, f"head_{name}.h5"))
             print(name, results["runs"][name])
-    plot(histories, "heads", args.output)
+    plot(histories, "heads", args.output, data_name)
     best = max(results["runs"], key=lambda k: results["runs"][k]["best_val_accuracy"])
     results["best_run"] = best
     if len(modes) == 2:
@@ -314,7 +301,7 @@ def main(argv=None):
                                  **summarize(history),
                                  "train_seconds": round(time.perf_counter() - start, 1)}
         save_history(history, name, args.output)
-        plot({name: history}, "finetune", args.output)
+        plot({name: history}, "finetune", args.output, data_name)
         model.save(os.path.join(args.output, f"{name}.h5"))
         print(name, results["runs"][name])
 
