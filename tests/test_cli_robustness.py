@@ -12,6 +12,8 @@ from PIL import Image
 from minicnn import cli, tutorial
 from minicnn.data import write_shapes_directory
 
+from checkout import git_status
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -264,21 +266,6 @@ def test_cold_numba_cache_is_detected(tmp_path):
 
 
 # -- every command with its default outputs leaves the repository as it was ----------------
-def changed_paths():
-    """Paths ``git status`` lists (changed or untracked; runs/ is ignored), or None.
-
-    Source and documentation files (.py, .md) are left out: the commands tested never
-    write any, and in a working tree that several people edit at once, their edits
-    must not fail this test.
-    """
-    done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"],
-                          capture_output=True, text=True, cwd=REPO, timeout=60)
-    if done.returncode != 0:
-        return None
-    paths = {line[3:] for line in done.stdout.splitlines()}
-    return {path for path in paths if not path.endswith((".py", ".md"))}
-
-
 def entries(folder):
     return set(os.listdir(folder)) if os.path.isdir(folder) else set()
 
@@ -286,7 +273,7 @@ def entries(folder):
 def test_commands_with_default_outputs_leave_the_checkout_clean(tmp_path, monkeypatch):
     import shutil
 
-    before = changed_paths()
+    before = git_status()
     if before is None:
         pytest.skip(f"{REPO} is not a git checkout (or git is missing)")
     monkeypatch.chdir(REPO)
@@ -319,7 +306,7 @@ def test_commands_with_default_outputs_leave_the_checkout_clean(tmp_path, monkey
         with open(os.path.join(runs, created[1], "results.json")) as f:
             demo_results = json.load(f)
         assert demo_results["synthetic"] is True and "synthetic" in demo_results["data"]
-        assert changed_paths() == before
+        assert git_status() == before
     finally:        # remove what this test made, and only that
         for folder, kept in ((runs, existing), (features_cache, existing_features)):
             for name in entries(folder) - kept:
