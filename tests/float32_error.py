@@ -77,3 +77,33 @@ def conv_layer_bounds(x, kernel, bias, grad_y, strides, padding):
     grads = {"kernel": sum_bound(positions, cols_abs.T @ grad_abs).reshape(kernel.shape),
              "bias": sum_bound(positions, grad_abs.sum(axis=0))}
     return output.reshape(grad_y.shape), grad_input, grads
+
+
+def sequential_bound(model, x, terms: int) -> np.ndarray:
+    """Elementwise bound for two float32 evaluations of a small ``Sequential`` on ``x``,
+    in any summation orders.
+
+    The same layers with |weights|, run on |x| in float64, give for every output the
+    sum of the magnitudes of all the products that reach it: ReLU and max pooling of
+    non-negative values keep the largest magnitude, so they bound the pass through the
+    real ones. ``terms`` is the longest chain of additions from input to output: the sum
+    over the layers of the terms of each (KH*KW*C + 1 per conv, inputs + 1 per dense),
+    since an error made in one layer is carried, with its magnitude, into the next.
+    Softmax and sigmoid outputs move by at most the change of their inputs (their
+    slopes are below 1) and round a few times themselves (4 eps: they are <= 1).
+    """
+    from minicnn import layers as layers_module
+    from minicnn.models import Sequential
+
+    squashed = False
+    copies = []
+    for layer in model.layers:
+        config = dict(layer.get_config())
+        if config.get("activation") in ("softmax", "sigmoid"):
+            config["activation"], squashed = None, True
+        copies.append(layers_module.from_config(type(layer).__name__, config))
+    magnitudes = Sequential(copies)
+    magnitudes.build(model.input_shape)
+    magnitudes.set_weights([np.abs(w) for w in model.get_weights()])
+    bound = sum_bound(terms, magnitudes.forward(np.abs(np.asarray(x, np.float64))))
+    return bound + (sum_bound(4, 1.0) if squashed else 0.0)

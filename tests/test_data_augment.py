@@ -64,6 +64,9 @@ def test_geometry_matches_keras_apply_transform(params, fill_mode):
     # the same edge rules, so only float rounding may differ.
     ours = ours_gen.apply_transform(image, params)
     assert ours.dtype == np.float32
+    # float32 positions (|coordinates| <= ~80) are off by <= 80 eps32 = 1e-5 pixel; times
+    # the smooth image's slope (< 10 per pixel) and 4 weighted pixels of <= 255 rounded
+    # in float32 (4 * 255 * eps32 = 1.2e-4): below 3e-4, so 1e-3 holds
     np.testing.assert_allclose(ours, theirs, atol=1e-3)
     # uint8 (the iterator's fast path): the input is rounded (+-0.5) and the output is
     # rounded (+-0.5) while Keras keeps floats, and interpolation never amplifies the
@@ -84,6 +87,7 @@ def test_pillow_fallback_matches_keras(params, fill_mode):
             slice(None, None, -1) if params.get("flip_horizontal") else slice(None))
     # float32 "F" images: Pillow's bilinear is the same formula on an edge-padded copy.
     ours = pillow_affine_resample(image, matrix, fill_mode)[flip]
+    # the float32 error budget of the test above (positions and 4-pixel blends: < 3e-4)
     np.testing.assert_allclose(ours, theirs, atol=1e-3)
     # uint8: +-0.5 from rounding the input and the output, and Pillow's 8-bit bilinear
     # uses fixed-point weights (a fraction of a level more): within 2 levels.
@@ -174,6 +178,7 @@ def test_iterator_applies_rescale_and_preprocessing(tmp_path):
     gen = ImageDataGenerator(rescale=1 / 255, preprocessing_function=lambda x: 255.0 - x)
     x = next(gen.flow_from_directory(str(tmp_path), target_size=(7, 10), class_mode=None,
                                      workers=1))
+    # two float32 roundings of values <= 1: 2 * eps32 / 2 = 1.2e-7
     np.testing.assert_allclose(x[0], (255.0 - _asymmetric_image()) / 255, atol=1e-6)
 
 

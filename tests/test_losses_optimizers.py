@@ -18,6 +18,7 @@ def test_binary_crossentropy_formula_mean_over_last_axis_then_batch():
     p = np.array([[0.8, 0.2], [0.4, 0.6]])
     expected = np.mean([np.mean([-np.log(0.8), -np.log(0.8)]),
                         np.mean([-np.log(0.6), -np.log(0.6)])])
+    # float64 inputs: a few float64 roundings (eps 2.2e-16) apart at most
     assert float(losses.binary_crossentropy(y, p)) == pytest.approx(expected, rel=1e-12)
 
 
@@ -25,6 +26,7 @@ def test_categorical_crossentropy_sums_classes_then_averages_batch():
     y = np.array([[0, 1, 0], [0, 0, 1]], dtype=float)
     p = np.array([[0.2, 0.7, 0.1], [0.3, 0.3, 0.4]])
     expected = (-np.log(0.7) - np.log(0.4)) / 2
+    # float64 inputs: a few float64 roundings (eps 2.2e-16) apart at most
     assert float(losses.categorical_crossentropy(y, p)) == pytest.approx(expected, rel=1e-12)
 
 
@@ -36,6 +38,7 @@ def test_predictions_at_exactly_zero_and_one_are_clipped():
     # float32: clip(1) = 1 - 1e-7 rounds to 0.99999988, so log(1 - p) = log(1.19e-7).
     eps = np.float32(1e-7)
     expected = -(np.log(eps) + np.log(np.float32(1) - (np.float32(1) - eps))) / 2
+    # both from the same float32 values; the mean and log add a few roundings: 8 eps32
     assert value == pytest.approx(float(expected), rel=1e-6)
     grad = losses.BinaryCrossentropy().gradient(y, p)
     np.testing.assert_array_equal(grad, 0.0)            # clip blocks the gradient
@@ -74,6 +77,8 @@ def test_loss_gradient_flows_through_the_head(head, loss):
         step = np.zeros_like(logits)
         step[i] = 1e-6
         numeric[i] = (total(logits + step) - total(logits - step)) / 2e-6
+    # float64 central differences with step 1e-6: truncation ~h^2 f''' ~ 1e-12, rounding
+    # ~eps64 |f| / h ~ 1e-10; 1e-6 relative leaves a wide margin
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
 
 
@@ -124,6 +129,8 @@ def test_sgd_follows_the_keras_update_with_time_decay(momentum, nesterov, device
         lr_t = lr / (1 + decay * t)
         v = momentum * v - lr_t * g
         w = w + (momentum * v - lr_t * g if nesterov else v)
+    # float32 against float64 over 5 steps of a few roundings each (~4 eps32 of |w| + |v|
+    # per step): 5 * 4 * 1.2e-7 * (|w| + |v|) = 2.4e-6 relative; 1e-5 holds it
     np.testing.assert_allclose(to_numpy(layer.params["kernel"]), w, rtol=1e-5, atol=1e-6)
     assert opt.iterations == 5
 
@@ -134,6 +141,8 @@ def test_rmsprop_puts_epsilon_inside_the_square_root(device):
     layer = _layer_with(w0, g)
     RMSprop(0.01, rho=0.9, epsilon=1e-7).apply([layer])
     a = 0.1 * g * g
+    # float32 against float64: w0 rounded once, the step (~0.03) with ~6 roundings of
+    # its own: within 1e-5 of |w0| + |step| for |w0| >= 0.1 or so
     np.testing.assert_allclose(to_numpy(layer.params["kernel"]),
                                w0 - 0.01 * g / np.sqrt(a + 1e-7), rtol=1e-5)
 

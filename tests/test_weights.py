@@ -14,6 +14,12 @@ import pytest
 from minicnn import Conv2D, Dense, Flatten, MaxPooling2D, Sequential
 from minicnn.weights import load_weights, read_weight_file, save_weights
 
+from float32_error import assert_within, sequential_bound
+
+
+# The longest chain of float32 additions in tiny_model: 3*3*3 + 1 in c1, 8 + 1 in d.
+TINY_MODEL_TERMS = 28 + 9
+
 
 def tiny_model(seed=0):
     """conv c1 (3,3,3,2) -> pool p -> flatten f -> dense d (8, 3): 4 weight arrays."""
@@ -280,8 +286,8 @@ def test_files_keras_writes_load_into_minicnn(tmp_path, how):
             warnings.simplefilter("ignore")   # Keras 3 calls the .h5 format legacy
             k_model.save(path)
     model = load_weights(tiny_model(), path)
-    np.testing.assert_allclose(model.predict(batch()), k_model.predict(batch(), verbose=0),
-                               rtol=1e-5, atol=1e-6)
+    assert_within(model.predict(batch()), k_model.predict(batch(), verbose=0),
+                  sequential_bound(model, batch(), TINY_MODEL_TERMS))
 
 
 @pytest.mark.keras
@@ -291,5 +297,5 @@ def test_keras_loads_what_minicnn_saves(tmp_path):
     save_weights(model, tmp_path / "m.h5")
     k_model = keras_tiny_model(keras)
     k_model.load_weights(tmp_path / "m.h5")
-    np.testing.assert_allclose(k_model.predict(batch(), verbose=0), model.predict(batch()),
-                               rtol=1e-5, atol=1e-6)
+    assert_within(k_model.predict(batch(), verbose=0), model.predict(batch()),
+                  sequential_bound(model, batch(), TINY_MODEL_TERMS))
