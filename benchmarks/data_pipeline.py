@@ -34,9 +34,10 @@ from PIL import Image
 from minicnn.data import ImageDataGenerator, organize_kaggle_split, write_shapes_directory
 from minicnn.data.iterator import INTERPOLATIONS, default_workers
 from minicnn.io_utils import atomic_write_text
-from minicnn.runs import portable_command, portable_path
+from minicnn import locate
+from minicnn.runs import portable_command
 
-DATA_VARIABLE = "MINICNN_DATA"
+DATA_VARIABLE = locate.DATA_VARIABLE
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 TARGET = (150, 150)
 BATCH = 32
@@ -93,16 +94,7 @@ def command_line(module, argv=None):
 def find_photos(data):
     """``(folder, how results name it)`` from --data, else $MINICNN_DATA; (None, None)
     when neither is given. A folder given but missing is an error."""
-    if data:
-        name = portable_path(data)
-    elif os.environ.get(DATA_VARIABLE):
-        data, name = os.environ[DATA_VARIABLE], "$" + DATA_VARIABLE
-    else:
-        return None, None
-    if not os.path.isdir(data):
-        raise FileNotFoundError(f"no photos at {data!r}: give --data (or {DATA_VARIABLE}), "
-                                "a Kaggle train folder of cat.N.jpg / dog.N.jpg")
-    return data, name
+    return locate.find_kaggle_photos(data) or (None, None)
 
 
 # -- the data pipeline ------------------------------------------------------------------

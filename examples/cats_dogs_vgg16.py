@@ -47,18 +47,9 @@ from minicnn.applications import VGG16, extract_features
 from minicnn.applications.features import cache_entry
 from minicnn.data import ImageDataGenerator, organize_kaggle_split
 from minicnn.io_utils import atomic_write_text
-from minicnn.runs import portable_command, portable_path, prepare_run_folder
+from minicnn import locate
+from minicnn.runs import portable_command, prepare_run_folder
 
-DATA_VARIABLE = "MINICNN_DATA"
-WEIGHTS_VARIABLE = "MINICNN_VGG16_WEIGHTS"
-KERAS_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-DATA_HELP = ("get the photos from https://www.kaggle.com/c/dogs-vs-cats/data (train.zip), "
-             f"unzip it and pass the folder with --data or {DATA_VARIABLE}")
-WEIGHTS_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
-               + KERAS_WEIGHTS_FILE)
-WEIGHTS_HELP = (f"download {WEIGHTS_URL} into ~/.keras/models/ (Keras's own "
-                "keras.applications.VGG16(include_top=False) does), or pass --weights FILE "
-                f"or set {WEIGHTS_VARIABLE}")
 OUTPUT_HINT = "choose another --output or pass --force to replace them"
 IMAGE_SIZE = (150, 150)
 BLOCK5_START = "block5_conv1"
@@ -67,11 +58,12 @@ BLOCK5_START = "block5_conv1"
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", help=f"Kaggle train folder (default: ${DATA_VARIABLE}), or "
-                        "a folder with train/ and validation/ class folders")
+    parser.add_argument("--data", help=f"Kaggle train folder (default: "
+                        f"${locate.DATA_VARIABLE}), or a folder with train/ and validation/ "
+                        "class folders")
     parser.add_argument("--weights", help=f"Keras VGG16 notop weight file (.h5; default: "
-                        f"${WEIGHTS_VARIABLE}, else {KERAS_WEIGHTS_FILE} in $KERAS_HOME/models "
-                        "or ~/.keras/models)")
+                        f"${locate.VGG16_WEIGHTS_VARIABLE}, else {locate.VGG16_NOTOP_FILE} "
+                        "in $KERAS_HOME/models or ~/.keras/models)")
     parser.add_argument("--n", type=int, default=4000, help="photos in all (4000)")
     parser.add_argument("--ratio", type=float, default=0.2, help="validation share (0.2)")
     parser.add_argument("--epochs", type=int, default=15)
@@ -116,37 +108,19 @@ def reset_peak_rss():
 
 def find_data(data):
     """``(folder, how results.json names it)`` from --data or $MINICNN_DATA."""
-    if data:
-        found, name = data, portable_path(data)
-    elif os.environ.get(DATA_VARIABLE):
-        found, name = os.environ[DATA_VARIABLE], "$" + DATA_VARIABLE
-    else:
-        raise FileNotFoundError(f"no cats/dogs photos given; {DATA_HELP}")
-    if not os.path.isdir(found):
-        raise FileNotFoundError(f"data folder {found!r} does not exist; {DATA_HELP}")
-    return found, name
+    found = locate.find_kaggle_photos(data)
+    if found is None:
+        raise FileNotFoundError(f"no cats/dogs photos given; {locate.DATA_HELP}")
+    return found
 
 
 def find_weights(weights):
     """``(file, how results.json names it)``: --weights, $MINICNN_VGG16_WEIGHTS, or
     Keras's own download of the file in $KERAS_HOME/models or ~/.keras/models."""
-    if weights or os.environ.get(WEIGHTS_VARIABLE):
-        found = weights or os.environ[WEIGHTS_VARIABLE]
-        if not os.path.isfile(found):
-            raise FileNotFoundError(f"no VGG16 weight file {found!r}; {WEIGHTS_HELP}")
-        return found, portable_path(found) if weights else "$" + WEIGHTS_VARIABLE
-    # (where, how to name it): Keras's download folders.
-    models = os.path.join("models", KERAS_WEIGHTS_FILE)
-    places = []
-    if os.environ.get("KERAS_HOME"):
-        places.append((os.path.join(os.environ["KERAS_HOME"], models),
-                       os.path.join("$KERAS_HOME", models)))
-    places.append((os.path.expanduser(os.path.join("~", ".keras", models)),
-                   os.path.join("~", ".keras", models)))
-    for file, name in places:
-        if os.path.isfile(file):
-            return file, name
-    raise FileNotFoundError(f"no VGG16 weights found; {WEIGHTS_HELP}")
+    found = locate.find_vgg16_weights(weights)
+    if found is None:
+        raise FileNotFoundError(f"no VGG16 weights found; {locate.VGG16_WEIGHTS_HELP}")
+    return found
 
 
 def split_folders(data, args):

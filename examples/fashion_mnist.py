@@ -40,14 +40,12 @@ from minicnn.data import (FASHION_MNIST_CLASS_NAMES, load_fashion_mnist, to_cate
 from minicnn.data.fashion_mnist import DEFAULT_PATH
 from minicnn.io_utils import atomic_write_text
 from minicnn.metrics import classification_report, confusion_matrix
-from minicnn.runs import portable_command, portable_path, prepare_run_folder, save_run
+from minicnn import locate
+from minicnn.runs import portable_command, prepare_run_folder, save_run
 
 CLASS_NAMES = FASHION_MNIST_CLASS_NAMES
-DATA_VARIABLE = "MINICNN_FASHION_MNIST"
-DATA_HELP = (f"pass --data FOLDER (the four IDX files, gzipped or not), set {DATA_VARIABLE}, "
-             f"or install them: apt-get install dataset-fashion-mnist (into {DEFAULT_PATH}); "
-             "keras.datasets.fashion_mnist.load_data() also leaves them in "
-             "~/.keras/datasets/fashion-mnist/")
+DATA_VARIABLE = locate.FASHION_MNIST_VARIABLE
+DATA_HELP = locate.FASHION_MNIST_HELP
 
 OUTPUT_HINT = "choose another --output or pass --force to replace them"
 
@@ -82,29 +80,13 @@ def parse_args(argv=None):
 
 # -- 1 and 2: the data ------------------------------------------------------------------
 def find_data(data):
-    """``(folder, how to name it in results.json)``: the first place that has the files.
-
-    An explicit --data or $MINICNN_FASHION_MNIST is taken as given (a wrong one is
-    reported by the loader); otherwise the usual install folders are tried in order.
-    """
-    if data:
-        return data, portable_path(data)
-    if os.environ.get(DATA_VARIABLE):
-        return os.environ[DATA_VARIABLE], "$" + DATA_VARIABLE
-    # (where, how to name it): the apt package's folder, then Keras's download folders.
-    keras = os.path.join("datasets", "fashion-mnist")
-    places = [(DEFAULT_PATH, DEFAULT_PATH)]
-    if os.environ.get("KERAS_HOME"):
-        places.append((os.path.join(os.environ["KERAS_HOME"], keras),
-                       os.path.join("$KERAS_HOME", keras)))
-    places.append((os.path.expanduser(os.path.join("~", ".keras", keras)),
-                   os.path.join("~", ".keras", keras)))
-    for folder, name in places:
-        if os.path.isdir(folder):
-            return folder, name
-    raise FileNotFoundError(f"no Fashion-MNIST found; {DATA_HELP}")
-
-
+    """``(folder, how to name it in results.json)``: the first place that has the files
+    (``minicnn.locate.find_fashion_mnist``). An explicit --data or
+    $MINICNN_FASHION_MNIST is taken as given (a wrong one is reported by the loader)."""
+    found = locate.find_fashion_mnist(data)
+    if found is None:
+        raise FileNotFoundError(f"no Fashion-MNIST found; {DATA_HELP}")
+    return found
 
 
 def load_data(folder):

@@ -26,6 +26,8 @@ import argparse
 import os
 import sys
 
+from . import locate
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
@@ -332,29 +334,14 @@ def cmd_submit(args):
     print(f"wrote {count} predictions to {args.output_csv}")
 
 
-VGG16_WEIGHTS = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-VGG16_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
-             + VGG16_WEIGHTS)
-
-
-def _keras_cache_folders():
-    """Where Keras keeps downloaded weights: $KERAS_HOME/models, then ~/.keras/models."""
-    homes = [os.environ.get("KERAS_HOME"), os.path.join(os.path.expanduser("~"), ".keras")]
-    return [os.path.join(home, "models") for home in homes if home]
-
-
 def find_vgg16_weights(weights=None):
-    """The VGG16 'notop' weight file: ``--weights``, else $MINICNN_VGG16_WEIGHTS, else
-    Keras's download in its cache folder; None when there is none anywhere."""
-    for given, source in ((weights, "--weights"),
-                          (os.environ.get("MINICNN_VGG16_WEIGHTS"), "MINICNN_VGG16_WEIGHTS")):
-        if given:
-            if not os.path.isfile(given):
-                raise CommandError(f"VGG16 weight file {given!r} (from {source}) not found; "
-                                   f"download {VGG16_URL}")
-            return given
-    cached = [os.path.join(folder, VGG16_WEIGHTS) for folder in _keras_cache_folders()]
-    return next((path for path in cached if os.path.isfile(path)), None)
+    """The VGG16 'notop' weight file (``locate.find_vgg16_weights``), None when there is
+    none anywhere; a file named but missing is a one-line error."""
+    try:
+        found = locate.find_vgg16_weights(weights)
+    except FileNotFoundError as error:
+        raise CommandError(str(error)) from None
+    return found[0] if found else None
 
 
 def cmd_features(args):
@@ -367,8 +354,7 @@ def cmd_features(args):
     weights = find_vgg16_weights(args.weights)
     if weights is None:
         print("minicnn features: no VGG16 weights found: using a randomly initialised VGG16, "
-              f"whose features mean nothing; download {VGG16_URL} into ~/.keras/models/ or "
-              "pass it with --weights", file=sys.stderr)
+              f"whose features mean nothing; {locate.VGG16_WEIGHTS_HELP}", file=sys.stderr)
     size = (args.image_size, args.image_size)
     base = VGG16(include_top=False, weights=weights, input_shape=(*size, 3))
     iterator = ImageDataGenerator().flow_from_directory(
@@ -559,7 +545,8 @@ def build_parser():
     p.add_argument("directory", help="folder with one sub-folder of images per class")
     p.add_argument("--weights", default=None,
                    help=f"Keras VGG16 'notop' HDF5 weight file (default: "
-                   f"$MINICNN_VGG16_WEIGHTS, else {VGG16_WEIGHTS} in $KERAS_HOME/models or "
+                   f"${locate.VGG16_WEIGHTS_VARIABLE}, else {locate.VGG16_NOTOP_FILE} in "
+                   "$KERAS_HOME/models or "
                    "~/.keras/models; without one, random weights)")
     p.add_argument("--cache", default=os.path.join(".minicnn_cache", "features"),
                    help="cache folder, reused by later runs (.minicnn_cache/features)")

@@ -21,6 +21,7 @@ import time
 
 from .callbacks import History
 from .io_utils import atomic_write_text
+from .locate import portable_path
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -82,20 +83,6 @@ def _jsonable(value):
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:   # NumPy scalars
         return value.item()
     return str(value)
-
-
-def portable_path(path) -> str:
-    """``path`` as a result file may record it without naming this machine: relative to
-    the current folder when it lies inside it or beside it (``../shared/...``),
-    ``~/...`` inside the home folder, otherwise as it is (``/usr/share/...``)."""
-    path = os.path.abspath(os.fspath(path))
-    relative = os.path.relpath(path, os.getcwd())
-    if not relative.startswith(os.path.join(os.pardir, os.pardir)):
-        return relative
-    home = os.path.expanduser("~")
-    if path.startswith(home.rstrip(os.sep) + os.sep):
-        return os.path.join("~", os.path.relpath(path, home))
-    return path
 
 
 def portable_command(program, arguments) -> str:

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from . import backend
+from . import backend, locate
 from .callbacks import EarlyStopping
 from .io_utils import atomic_write_text
 from .layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
@@ -155,13 +155,10 @@ def demo_settings(data=None) -> dict:
 
 
 def find_data(data=None):
-    """The data folder from the argument or ``MINICNN_DATA``; None when neither is set."""
-    source = "data folder" if data else "data folder (from MINICNN_DATA)"
-    data = data or os.environ.get("MINICNN_DATA") or None
-    if data is not None and not os.path.isdir(data):
-        raise FileNotFoundError(f"{source} {data!r} does not exist; for the real photos, "
-                                f"{DATA_HELP}")
-    return data
+    """The data folder from the argument or ``MINICNN_DATA``; None when neither is set
+    (``locate.find_kaggle_photos``)."""
+    found = locate.find_kaggle_photos(data)
+    return found[0] if found else None
 
 
 def prepare_split(data, workdir, n=None, ratio=0.2, seed=0):

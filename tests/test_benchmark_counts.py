@@ -5,6 +5,7 @@ import os
 import pytest
 
 import minicnn
+from minicnn import locate
 
 run = pytest.importorskip("benchmarks.run", reason="needs a source checkout (benchmarks/)")
 
@@ -76,8 +77,8 @@ def test_recorded_command_names_paths_without_this_machines_folders(tmp_path, mo
     command = pipeline.command_line("benchmarks.epoch", ["--data", photos, "--n", "10",
                                                          "--out", str(repo / "out")])
     assert command == "python -m benchmarks.epoch --data ../shared/data/train --n 10 --out out"
-    assert pipeline.portable_path(weights) == os.path.join("~", "w.h5")
-    assert pipeline.portable_path("/usr/share/x") == "/usr/share/x"     # a system folder stays
+    assert locate.portable_path(weights) == os.path.join("~", "w.h5")
+    assert locate.portable_path("/usr/share/x") == "/usr/share/x"     # a system folder stays
 
 
 def test_photos_come_from_the_argument_or_the_environment(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minicnn import History, cli
+from minicnn import History, cli, locate
 from minicnn.data import write_shapes_directory
 from minicnn.runs import save_run
 
@@ -154,7 +154,7 @@ def test_features_caches_vgg16_outputs(tmp_path, capsys, monkeypatch):
             "--image-size", "32", "--batch-size", "4"]
     assert cli.main(args) == 0
     captured = capsys.readouterr()
-    assert "randomly initialised VGG16" in captured.err and cli.VGG16_URL in captured.err
+    assert "randomly initialised VGG16" in captured.err and locate.VGG16_URL in captured.err
     assert "features (4, 1, 1, 512) and labels (4,)" in captured.out
     (entry,) = os.listdir(tmp_path / "cache")
     labels = np.load(tmp_path / "cache" / entry / "labels.npy")
@@ -246,11 +246,11 @@ def test_vgg16_weights_from_option_variable_or_keras_cache(tmp_path, monkeypatch
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cli.find_vgg16_weights() is None
-    cached = tmp_path / "keras" / "models" / cli.VGG16_WEIGHTS
+    cached = tmp_path / "keras" / "models" / locate.VGG16_NOTOP_FILE
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"")
     assert cli.find_vgg16_weights() == str(cached)
     monkeypatch.setenv("MINICNN_VGG16_WEIGHTS", str(tmp_path / "missing.h5"))
-    with pytest.raises(cli.CommandError, match="from MINICNN_VGG16_WEIGHTS"):
+    with pytest.raises(cli.CommandError, match=r"from \$MINICNN_VGG16_WEIGHTS"):
         cli.find_vgg16_weights()
     assert cli.find_vgg16_weights(str(cached)) == str(cached)

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-DEFAULT_PATH = "/usr/share/datasets/fashion-mnist/"
+from ..locate import FASHION_MNIST_PACKAGE_FOLDER as DEFAULT_PATH
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot")
 FILES = {"x_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
