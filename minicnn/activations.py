@@ -6,6 +6,8 @@ gradient with respect to the input.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .backend import get_array_module
 
 
@@ -74,7 +76,150 @@ class Softmax:
         return y * (grad_y - (grad_y * y).sum(axis=-1, keepdims=True))
 
 
-ACTIVATIONS = {cls.name: cls for cls in (Linear, ReLU, Sigmoid, Tanh, Softmax)}
+class ELU:
+    """y = x if x > 0 else alpha (exp(x) - 1); dy/dx = 1 if x > 0 else y + alpha."""
+    name = "elu"
+
+    def __init__(self, alpha=1.0):
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        # expm1 keeps the small negative outputs exact; min(x, 0) keeps exp from overflowing
+        negative = (self.alpha * xp.expm1(xp.minimum(x, 0))).astype(x.dtype, copy=False)
+        return xp.where(x > 0, x, negative)
+
+    def backward(self, grad_y, y):
+        xp = get_array_module(y)
+        return grad_y * xp.where(y > 0, 1, y + self.alpha).astype(y.dtype, copy=False)
+
+
+class SELU(ELU):
+    """y = scale * elu(x, alpha) with Klambauer et al.'s constants (as Keras):
+    dy/dx = scale if x > 0 else y + scale * alpha."""
+    name = "selu"
+    ALPHA, SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+    def __init__(self):
+        super().__init__(self.ALPHA)
+
+    def forward(self, x):
+        return (self.SCALE * super().forward(x)).astype(x.dtype, copy=False)
+
+    def backward(self, grad_y, y):
+        xp = get_array_module(y)
+        slope = xp.where(y > 0, self.SCALE, y + self.SCALE * self.ALPHA)
+        return grad_y * slope.astype(y.dtype, copy=False)
+
+
+class Softplus:
+    """y = log(1 + exp(x)); dy/dx = sigmoid(x) = 1 - exp(-y)."""
+    name = "softplus"
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        # max(x, 0) + log(1 + exp(-|x|)): the same function, with no overflow for large x
+        return (xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
+
+    def backward(self, grad_y, y):
+        xp = get_array_module(y)
+        return grad_y * -xp.expm1(-y)    # 1 - exp(-y), exact also where y is tiny
+
+
+class LeakyReLU:
+    """y = x if x > 0 else negative_slope * x; dy/dx = 1 or negative_slope.
+
+    (For negative_slope >= 0, y > 0 exactly where x > 0, so the output tells the slope.)
+    """
+    name = "leaky_relu"
+
+    def __init__(self, negative_slope=0.2):
+        if not float(negative_slope) >= 0:
+            raise ValueError(f"negative_slope must be >= 0, got {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.where(x > 0, x, x * x.dtype.type(self.negative_slope))
+
+    def backward(self, grad_y, y):
+        xp = get_array_module(y)
+        return grad_y * xp.where(y > 0, 1, self.negative_slope).astype(y.dtype, copy=False)
+
+
+class Swish:
+    """y = x * sigmoid(x) (also called SiLU); dy/dx = s + y (1 - s) with s = sigmoid(x).
+
+    The output alone does not give the slope, so forward keeps s for backward.
+    """
+    name = "swish"
+
+    def forward(self, x):
+        self._sigmoid = Sigmoid().forward(x)
+        return x * self._sigmoid
+
+    def backward(self, grad_y, y):
+        s = self._sigmoid
+        return grad_y * (s + y * (1 - s))
+
+
+class GELU:
+    """y = x * Phi(x) = x/2 (1 + erf(x / sqrt(2))), the exact form Keras uses by default;
+    dy/dx = Phi(x) + x phi(x), phi the standard normal density.
+
+    The output alone does not give the slope, so forward keeps x for backward. NumPy has
+    no erf: :func:`erf` is Abramowitz & Stegun's 7.1.26, within 1.5e-7 of it, below
+    float32's resolution near 1.
+    """
+    name = "gelu"
+
+    def forward(self, x):
+        self._x = x
+        return (x * (0.5 * (1 + erf(x * np.float32(1 / np.sqrt(2)))))).astype(x.dtype,
+                                                                          copy=False)
+
+    def backward(self, grad_y, y):
+        u = self._x * np.float32(1 / np.sqrt(2))
+        # d/dx of x/2 (1 + erf(u)) with u = x / sqrt(2); erf' is the derivative of the
+        # erf computed above (not of the exact one), so backward matches forward
+        slope = 0.5 * (1 + erf(u)) + 0.5 * u * erf_derivative(u)
+        return grad_y * slope.astype(y.dtype, copy=False)
+
+
+# Abramowitz & Stegun 7.1.26: erf(a) = 1 - P(t) exp(-a^2), t = 1 / (1 + p a), a >= 0
+_ERF_P = 0.3275911
+_ERF_COEFFICIENTS = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf_polynomial(t):
+    """P(t) = a1 t + a2 t^2 + ... + a5 t^5 and its derivative P'(t), by Horner's rule."""
+    value = slope = 0.0
+    for coefficient in reversed(_ERF_COEFFICIENTS):
+        slope = slope * t + value
+        value = value * t + coefficient
+    return value * t, slope * t + value
+
+
+def erf(x):
+    """The error function, Abramowitz & Stegun 7.1.26: within 1.5e-7 of it for all x."""
+    xp = get_array_module(x)
+    a = xp.abs(x)
+    polynomial, _ = _erf_polynomial(1 / (1 + _ERF_P * a))
+    return xp.sign(x) * (1 - polynomial * xp.exp(-a * a))
+
+
+def erf_derivative(x):
+    """d/dx of :func:`erf` as computed (even in x): exp(-a^2) (p t^2 P'(t) + 2 a P(t))."""
+    xp = get_array_module(x)
+    a = xp.abs(x)
+    t = 1 / (1 + _ERF_P * a)
+    polynomial, slope = _erf_polynomial(t)
+    return xp.exp(-a * a) * (_ERF_P * t * t * slope + 2 * a * polynomial)
+
+
+ACTIVATIONS = {cls.name: cls for cls in (Linear, ReLU, Sigmoid, Tanh, Softmax, ELU, SELU,
+                                         Softplus, LeakyReLU, Swish, GELU)}
+ACTIVATIONS["silu"] = Swish        # Keras 3's name for the same function
 
 
 def get(name):

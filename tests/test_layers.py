@@ -82,7 +82,8 @@ def test_dense_gradients(activation):
     assert report.max_relative_error < TOLERANCE, report
 
 
-@pytest.mark.parametrize("name", ["relu", "sigmoid", "softmax", "linear", "tanh"])
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "softmax", "linear", "tanh", "elu", "selu",
+                                  "gelu", "softplus", "swish", "silu", "leaky_relu"])
 def test_activation_layer_gradients(name):
     report = check_layer(Activation(name), _x(4, 6))
     assert report.max_relative_error < TOLERANCE, report

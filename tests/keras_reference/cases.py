@@ -158,6 +158,8 @@ LAYER_CASES = [
     activation_case("relu", (5, 5, 2), ties=True),
     activation_case("sigmoid", (6,)),
     activation_case("softmax", (5,)),
+    *(activation_case(name, (4, 3, 2)) for name in ("tanh", "elu", "selu", "gelu", "softplus",
+                                                   "swish", "leaky_relu")),
 ]
 
 
