@@ -7,6 +7,8 @@ with the same code running on the GPU through CuPy.
 Subpackages: ``minicnn.ops`` (im2col, pooling kernels and their loop
 references), ``minicnn.data`` (image pipelines and datasets),
 ``minicnn.applications`` (VGG16), ``minicnn.viz`` (pictures of the internals).
+Under Keras's paths: ``minicnn.datasets`` (``fashion_mnist``, ``mnist``),
+``minicnn.preprocessing.image``, ``minicnn.utils`` (``to_categorical``, ``np_utils``).
 """
 from . import activations, callbacks, gradcheck, initializers, losses, optimizers
 from .backend import device, get_array_module, gpu_available, set_device, to_device, to_numpy
@@ -29,3 +31,12 @@ __all__ = [
     "initializers", "load_model", "losses", "optimizers", "set_device", "set_seed",
     "to_categorical", "to_device", "to_numpy",
 ]
+
+
+def __getattr__(name):
+    # Keras's subpackages, loaded on first use (``minicnn.datasets.mnist.load_data()`` as
+    # ``keras.datasets...``), so that ``import minicnn`` does not load Pillow and h5py.
+    if name in ("applications", "datasets", "preprocessing"):
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,10 @@
 The hooks and their ``logs`` dicts follow Keras: ``on_epoch_end(epoch, logs)``
 receives ``{"loss": ..., "accuracy": ..., "val_loss": ..., "val_accuracy": ...}``.
 A callback stops training by setting ``self.model.stop_training = True``.
+
+Keras 2 called accuracy ``acc`` (``val_acc``); the tutorials written for it read
+``history.history["acc"]`` and pass ``monitor="val_acc"``. Those names still work here
+(:data:`KERAS2_NAMES`), each warning once per process that it is Keras 2's.
 """
 from __future__ import annotations
 
@@ -10,8 +14,40 @@ import csv
 import json
 import math
 import os
+import string
 import sys
 import time
+import warnings
+
+# Keras 2's name -> Keras 3's (and minicnn's) for the logged quantities that were renamed.
+KERAS2_NAMES = {"acc": "accuracy", "val_acc": "val_accuracy"}
+# Either name -> the other: a model compiled with metrics=["acc"] in Keras 3 logs "acc",
+# and "accuracy" should find that too.
+_OTHER_NAME = {**KERAS2_NAMES, **{new: old for old, new in KERAS2_NAMES.items()}}
+_warned_keras2_names: set[str] = set()
+
+
+def _warn_keras2_name(name, where, stacklevel):
+    """Say once per process that ``name`` is Keras 2's, and what Keras 3 calls it.
+    ``stacklevel`` as in ``warnings.warn``, counted from this function: 2 is its caller."""
+    if name in KERAS2_NAMES and name not in _warned_keras2_names:
+        _warned_keras2_names.add(name)
+        warnings.warn(f"{where}: {name!r} is Keras 2's name; Keras 3 (and minicnn) call it "
+                      f"{KERAS2_NAMES[name]!r}", UserWarning, stacklevel=stacklevel)
+
+
+def logged_name(name, logs, where, stacklevel=2):
+    """The key under which ``logs`` holds ``name``: ``name`` itself, else its other Keras's
+    name (``acc`` <-> ``accuracy``, ``val_acc`` <-> ``val_accuracy``), warning once when
+    ``name`` is Keras 2's; None when neither is there. ``stacklevel``: the frame the
+    warning names, counted from this function as ``warnings.warn`` counts."""
+    if name in logs:
+        return name
+    other = _OTHER_NAME.get(name)
+    if other is not None and other in logs:
+        _warn_keras2_name(name, where, stacklevel + 1)
+        return other
+    return None
 
 
 class Callback:
@@ -27,16 +63,48 @@ class Callback:
     def on_batch_end(self, batch, logs=None): ...
 
 
+class MetricHistory(dict):
+    """``History.history``: a dict of per-epoch lists that also answers Keras 2's names.
+
+    ``history["acc"]`` gives the ``"accuracy"`` list (warning once that "acc" is Keras 2's
+    name), ``history["val_acc"]`` the ``"val_accuracy"`` one, and the other way round when
+    the stored name is the Keras 2 one. The keys, iteration and saved files hold only the
+    names stored.
+    """
+
+    def __missing__(self, key):
+        name = logged_name(key, self, f"history[{key!r}]", stacklevel=3)
+        if name is None:
+            raise KeyError(key)
+        return self[name]
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
 class History(Callback):
     """Records the logs of every epoch: ``history.history["val_loss"][epoch]``.
 
     ``fit`` returns one. ``save(path)`` writes it as JSON (``.json``) or CSV
-    (``.csv``); ``History.load(path)`` reads the JSON back.
+    (``.csv``); ``History.load(path)`` reads the JSON back. ``history.history`` also
+    answers Keras 2's names (``["acc"]``, ``["val_acc"]``): :class:`MetricHistory`.
     """
 
     def __init__(self):
-        self.history: dict[str, list[float]] = {}
+        self.history = {}
         self.epoch: list[int] = []
+
+    @property
+    def history(self) -> MetricHistory:
+        return self._history
+
+    @history.setter
+    def history(self, values):
+        # Whatever dict is assigned, it answers Keras 2's names too.
+        self._history = MetricHistory(values)
 
     def on_train_begin(self, logs=None):
         # Keep earlier epochs when fit is called again on the same model.
@@ -92,10 +160,19 @@ def _improvement_test(mode, monitor, min_delta):
 
 
 def _monitored(logs, monitor, who):
-    if monitor not in (logs or {}):
+    logs = logs or {}
+    name = logged_name(monitor, logs, f"{who}(monitor={monitor!r})", stacklevel=3)
+    if name is None:
         raise KeyError(f"{who}: monitored quantity {monitor!r} is not in the logs; available: "
-                       f"{sorted(logs or {})} (val_* needs validation_data)")
-    return float(logs[monitor])
+                       f"{sorted(logs)} (val_* needs validation_data)")
+    return float(logs[name])
+
+
+def _with_other_names(logs):
+    """``logs`` plus each renamed quantity under its other Keras's name too (for path
+    templates such as ``{val_acc}``); the names logged win."""
+    others = {_OTHER_NAME[key]: value for key, value in logs.items() if key in _OTHER_NAME}
+    return {**others, **logs}
 
 
 class EarlyStopping(Callback):
@@ -147,13 +224,18 @@ class ModelCheckpoint(Callback):
     """Save the model after each epoch (or only when ``monitor`` improved).
 
     ``path`` may contain ``{epoch}`` and the names of the epoch's logs (``loss``,
-    ``accuracy``, ``val_loss``, ``val_accuracy``), e.g. ``"model.{epoch:02d}-{val_loss:.3f}.h5"``.
+    ``accuracy``, ``val_loss``, ``val_accuracy``, or Keras 2's ``acc`` and ``val_acc``),
+    e.g. ``"model.{epoch:02d}-{val_loss:.3f}.h5"``. ``filepath=`` is Keras's name for it.
     """
 
-    TEMPLATE_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+    TEMPLATE_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", *KERAS2_NAMES)
 
-    def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto", verbose=0):
-        self.path = os.fspath(path)
+    def __init__(self, path=None, monitor="val_loss", save_best_only=False, mode="auto",
+                 verbose=0, *, filepath=None):
+        if (path is None) == (filepath is None):
+            raise TypeError("ModelCheckpoint needs the file to save to, as path (minicnn's "
+                            "name) or filepath= (Keras's), not both")
+        self.path = os.fspath(path if filepath is None else filepath)
         # Check the template now, not after the first epoch's training.
         try:
             self.path.format(epoch=1, **{key: 0.5 for key in self.TEMPLATE_KEYS[1:]})
@@ -162,6 +244,9 @@ class ModelCheckpoint(Callback):
                              f"({type(err).__name__}: {err}); it may use "
                              f"{', '.join('{' + key + '}' for key in self.TEMPLATE_KEYS)} "
                              "(double braces {{ }} for literal ones)") from None
+        # The quantities the template names, to say which of them are Keras 2's names.
+        self._fields = {field for _, field, _, _ in string.Formatter().parse(self.path)
+                        if field}
         self.monitor = monitor
         self.save_best_only = save_best_only
         self.verbose = verbose
@@ -169,8 +254,10 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        for field in self._fields:                  # warns once for a Keras 2 name
+            logged_name(field, logs, f"ModelCheckpoint path {{{field}}}")
         try:
-            path = self.path.format(epoch=epoch + 1, **logs)
+            path = self.path.format(epoch=epoch + 1, **_with_other_names(logs))
         except KeyError as err:    # e.g. {val_loss} without validation_data
             raise ValueError(f"ModelCheckpoint: the path template {self.path!r} uses {err}, "
                              f"which is not in this epoch's logs {sorted(logs)} (val_* needs "

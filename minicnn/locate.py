@@ -11,6 +11,8 @@ has run the Keras tutorials once already has everything:
                                                                 (apt-get install dataset-fashion-mnist),
                                                                 $KERAS_HOME/datasets/fashion-mnist/,
                                                                 ~/.keras/datasets/fashion-mnist/
+    MNIST (mnist.npz or IDX)    path   $MINICNN_MNIST           $KERAS_HOME/datasets/mnist.npz,
+                                                                ~/.keras/datasets/mnist.npz
 
 The ``find_*`` functions return ``(path, name)``: where the thing is, and how a result
 file may record it without naming this machine (``$MINICNN_DATA``, ``~/.keras/...``,
@@ -23,11 +25,16 @@ import os
 DATA_VARIABLE = "MINICNN_DATA"
 VGG16_WEIGHTS_VARIABLE = "MINICNN_VGG16_WEIGHTS"
 FASHION_MNIST_VARIABLE = "MINICNN_FASHION_MNIST"
+MNIST_VARIABLE = "MINICNN_MNIST"
 
 VGG16_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG16_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
              + VGG16_NOTOP_FILE)
 FASHION_MNIST_PACKAGE_FOLDER = "/usr/share/datasets/fashion-mnist/"
+# The file keras.datasets.mnist.load_data() downloads into ~/.keras/datasets/. Debian has
+# no MNIST package (only dataset-fashion-mnist), so there is no system folder to look in.
+MNIST_FILE = "mnist.npz"
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/" + MNIST_FILE
 
 DATA_HELP = ("get the photos from https://www.kaggle.com/c/dogs-vs-cats/data (train.zip), "
              f"unzip it and pass the train/ folder with --data or ${DATA_VARIABLE}")
@@ -39,6 +46,9 @@ FASHION_MNIST_HELP = ("install it with: apt-get install dataset-fashion-mnist (i
                       f"files with --data or ${FASHION_MNIST_VARIABLE}; "
                       "keras.datasets.fashion_mnist.load_data() leaves them in "
                       "~/.keras/datasets/fashion-mnist/ too")
+MNIST_HELP = (f"download {MNIST_URL} into ~/.keras/datasets/ (what "
+              "keras.datasets.mnist.load_data() does), or name the mnist.npz file, or a folder "
+              f"holding it or the four IDX files, with ${MNIST_VARIABLE}")
 
 
 def portable_path(path) -> str:
@@ -110,3 +120,11 @@ def find_fashion_mnist(data=None):
     places = [(FASHION_MNIST_PACKAGE_FOLDER, FASHION_MNIST_PACKAGE_FOLDER),
               *keras_cache(os.path.join("datasets", "fashion-mnist"))]
     return find(data, FASHION_MNIST_VARIABLE, places, os.path.isdir)
+
+
+def find_mnist(data=None, file_name=MNIST_FILE):
+    """MNIST: ``data``, else $MINICNN_MNIST (an ``.npz`` file, or a folder holding
+    ``mnist.npz`` or the four IDX files), else Keras's download ``file_name`` in
+    $KERAS_HOME/datasets or ~/.keras/datasets; None when none exists."""
+    return find(data, MNIST_VARIABLE, keras_cache(os.path.join("datasets", file_name)),
+                os.path.isfile)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..backend import get_array_module
 from ..layers import Conv2D, MaxPooling2D
+from ..locate import VGG16_WEIGHTS_HELP, find_vgg16_weights
 from ..models import Sequential
 
 # (number of convolutions, filters) for each of the five blocks
@@ -33,32 +34,43 @@ IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 PREPROCESSING_MODES = ("caffe", "rescale")
 
 
+class WeightsNotFoundError(FileNotFoundError, ValueError):
+    """``VGG16(weights="imagenet")`` found no weight file. A FileNotFoundError; also a
+    ValueError, which is what it raised before it looked in Keras's folders."""
+
+
 def VGG16(include_top=False, weights=None, input_shape=(150, 150, 3), name="vgg16"):
     """The convolutional base of VGG16 as a minicnn ``Sequential``.
 
     include_top: must be False: only the convolutional base is provided (add
         your own classifier on top, as the cats vs dogs tutorial does).
-    weights: None (random initialisation) or the path of a Keras HDF5 weight
-        file, such as Keras's ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5``.
-        Those weights expect inputs prepared by ``preprocess_input(x, "caffe")``.
+    weights: None (random initialisation); "imagenet": Keras's ImageNet "notop"
+        weight file, found by :func:`minicnn.locate.find_vgg16_weights`
+        ($MINICNN_VGG16_WEIGHTS, then ``$KERAS_HOME/models/`` or ``~/.keras/models/``
+        under Keras's file name; never downloaded); or the path of a Keras HDF5 weight
+        file. The ImageNet weights expect inputs prepared by ``preprocess_input(x, "caffe")``.
     input_shape: (height, width, 3), height and width at least 32.
+
+    Unlike Keras, the defaults are include_top=False and weights=None (Keras's are
+    True and "imagenet"), and the input size is fixed (Keras's (None, None, 3) is not).
 
     Output shape: (height // 32, width // 32, 512), e.g. (4, 4, 512) for 150x150.
     """
     if include_top:
         raise ValueError(
             "VGG16(include_top=True) is not available: minicnn provides only the "
-            "convolutional base (include_top=False). Add a classifier on top of it, e.g. "
+            "convolutional base (include_top=False), and loads only Keras's notop weights. "
+            "Add a classifier on top of it, e.g. "
             "Flatten, Dense(256, activation='relu'), Dense(1, activation='sigmoid').")
-    if isinstance(weights, str) and weights == "imagenet":
-        raise ValueError(
-            "weights='imagenet' would need a download, which minicnn does not do: pass the "
-            "path of the Keras weight file instead, e.g. "
-            "VGG16(weights='vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5')")
+    if input_shape is None:
+        raise ValueError("VGG16 needs input_shape=(height, width, 3): a minicnn model has one "
+                         "input size (Keras's (None, None, 3) is not supported)")
     input_shape = tuple(int(d) for d in input_shape)
     if len(input_shape) != 3 or input_shape[2] != 3 or min(input_shape[:2]) < 32:
         raise ValueError(f"VGG16 expects input_shape (height, width, 3) with height and "
                          f"width at least 32, got {input_shape}")
+    if weights is not None:
+        weights = _weight_file(weights)             # before building: errors come fast
 
     layers = []
     for block, (convs, filters) in enumerate(VGG16_BLOCKS, start=1):
@@ -74,6 +86,19 @@ def VGG16(include_top=False, weights=None, input_shape=(150, 150, 3), name="vgg1
 
         load_weights(model, weights)
     return model
+
+
+def _weight_file(weights):
+    """The path of the weight file that ``weights`` ("imagenet" or a path) names; a
+    one-line error saying where to put it when there is none."""
+    if isinstance(weights, str) and weights == "imagenet":
+        found = find_vgg16_weights()
+        if found is None:
+            raise WeightsNotFoundError(
+                "VGG16(weights='imagenet') found no weight file (minicnn never downloads); "
+                f"{VGG16_WEIGHTS_HELP}; or pass the path of the Keras weight file as weights=")
+        return found[0]
+    return find_vgg16_weights(weights)[0]           # a missing file: FileNotFoundError
 
 
 def preprocess_input(x, mode="caffe"):
@@ -105,4 +130,4 @@ def preprocess_input(x, mode="caffe"):
 
 
 __all__ = ["IMAGENET_BGR_MEAN", "PREPROCESSING_MODES", "VGG16", "VGG16_BLOCKS",
-           "preprocess_input"]
+           "WeightsNotFoundError", "preprocess_input"]
