@@ -90,7 +90,7 @@ def run_minicnn(device, workload, batch, repeats, warmup):
         else:
             step = lambda: model.forward(xd, training=False)   # noqa: E731
     seconds, times = _median_seconds(step, repeats, warmup, sync)
-    extra = {"numba": minicnn.ops.cpu_kernels.usable(x)} if device == "cpu" else {}
+    extra = {"numba": minicnn.engine.cpu_kernels.usable(x)} if device == "cpu" else {}
     if device == "gpu":
         pool = backend.xp().get_default_memory_pool()
         extra["gpu_pool_bytes"] = int(pool.total_bytes())

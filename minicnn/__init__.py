@@ -4,8 +4,10 @@ with the same code running on the GPU through CuPy.
     import minicnn
     from minicnn import Sequential, Conv2D, MaxPooling2D, Flatten, Dense, SGD
 
-Subpackages: ``minicnn.ops`` (im2col, pooling kernels and their loop
-references), ``minicnn.data`` (image pipelines and datasets),
+Layers say what they compute (``minicnn.layers``), the engine how fast
+(``minicnn.engine``: ``set_engine("reference" | "numpy" | "fast")``), on the maths of
+``minicnn.ops`` (im2col, pooling, Winograd and their loop references).
+Also ``minicnn.data`` (image pipelines and datasets),
 ``minicnn.applications`` (VGG16), ``minicnn.viz`` (pictures of the internals).
 Under Keras's paths: ``minicnn.datasets`` (``fashion_mnist``, ``mnist``),
 ``minicnn.preprocessing.image``, ``minicnn.utils`` (``to_categorical``, ``np_utils``).
@@ -13,6 +15,7 @@ Under Keras's paths: ``minicnn.datasets`` (``fashion_mnist``, ``mnist``),
 from . import activations, callbacks, gradcheck, initializers, losses, optimizers
 from .backend import device, get_array_module, gpu_available, set_device, to_device, to_numpy
 from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
+from .engine import engine_name, set_engine, use_engine
 from .layers import (Activation, Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D,
                      clear_session)
 from .losses import BinaryCrossentropy, CategoricalCrossentropy
@@ -27,9 +30,9 @@ __all__ = [
     "SGD", "Activation", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy", "Conv2D",
     "Dense", "Dropout", "EarlyStopping", "Flatten", "History", "Layer", "MaxPooling2D",
     "ModelCheckpoint", "RMSprop", "Sequential", "TrainingDivergedError", "activations",
-    "callbacks", "clear_session", "device", "get_array_module", "gpu_available", "gradcheck",
-    "initializers", "load_model", "losses", "optimizers", "set_device", "set_seed",
-    "to_categorical", "to_device", "to_numpy",
+    "callbacks", "clear_session", "device", "engine_name", "get_array_module", "gpu_available", "gradcheck",
+    "initializers", "load_model", "losses", "optimizers", "set_device", "set_engine", "set_seed",
+    "to_categorical", "to_device", "to_numpy", "use_engine",
 ]
 
 

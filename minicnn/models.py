@@ -2,11 +2,11 @@
 
 One training step, the heart of the library (``Sequential.train_on_batch``):
 
-    y_pred = forward through every layer          (layers.py)
+    y_pred = forward through every layer          (layers/, run by engine/)
     loss   = loss(y_true, y_pred)                 (losses.py)
-    grad   = loss.gradient(y_true, y_pred)
+    dout   = loss.gradient(y_true, y_pred)
     for layer in reversed(layers):                (each layer's backward)
-        grad = layer.backward(grad)               (stores layer.grads)
+        dout = layer.backward(dout)               (stores layer.grads)
     optimizer.apply(layers)                       (optimizers.py)
 
 ``fit`` repeats it over batches and epochs and calls the callbacks.
@@ -20,14 +20,15 @@ import warnings
 
 import numpy as np
 
+from . import engine
 from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .backend import device, get_array_module, prefetch_to_device, to_device, to_numpy
 from .callbacks import Callback, History, ProgressBar
 from .io_utils import atomic_path
-from .ops import cpu_threads
 from .random import new_generator
+from .saving import read_model
 
 FORMAT_VERSION = 1
 
@@ -124,10 +125,9 @@ class Sequential:
                        else self.layers[0].input_shape)
 
     # -- forward and backward ---------------------------------------------------
-    # A Conv2D + ReLU followed by a MaxPooling2D runs as one pass where the pair allows it
-    # (``Conv2D.fuses_pool``: on the CPU, the tutorial's three pairs and VGG16's five), so
-    # that the conv's activation, its largest array, is never written out, nor its
-    # gradient in the backward pass. False: each layer on its own, as the textbook has it.
+    # True: the engine may run a Conv2D + ReLU and the MaxPooling2D after it as one pass
+    # (``engine.fusion``), so that the conv's activation, its largest array, is never
+    # written out. False: each layer on its own, as the textbook has it.
     fuse_conv_pool = True
 
     def forward(self, x, training=False):
@@ -136,42 +136,19 @@ class Sequential:
         for layer in self.layers:   # last pass's arrays, free to be reused by this one
             layer.forget_forward_state()
         # The steps of this pass, for the backward pass: (i,) for layer i alone, (i, i + 1)
-        # for a Conv2D and its MaxPooling2D run together.
-        self._steps = []
-        with cpu_threads.single_threaded_blas():   # the threads are minicnn's (see cpu_threads)
-            i = 0
-            while i < len(self.layers):
-                layer, following = self.layers[i], self.layers[i + 1:i + 2]
-                if (self.fuse_conv_pool and isinstance(layer, layers_module.Conv2D)
-                        and following and layer.fuses_pool(following[0], x)):
-                    x = layer.forward_pooled(x, following[0], training=training)
-                    self._steps.append((i, i + 1))
-                else:
-                    x = layer.forward(x, training=training)
-                    self._steps.append((i,))
-                i += len(self._steps[-1])
+        # for a pair the engine ran as one pass.
+        x, self._steps = engine.forward(self.layers, x, training, fuse=self.fuse_conv_pool)
         return x
 
-    def backward(self, grad, need_input_grad=True):
-        """Backpropagate dLoss/d(output) through every layer; returns dLoss/d(input).
+    def backward(self, dout, need_input_grad=True):
+        """Backpropagate dout = dLoss/d(output) through every layer; returns dLoss/d(input).
 
         Training passes ``need_input_grad=False``: nothing uses the gradient with
         respect to the images, and a first Conv2D then skips computing it (its
         col2im is a good part of the step); None is returned in that case.
         """
         steps = self._steps or [(i,) for i in range(len(self.layers))]
-        with cpu_threads.single_threaded_blas():   # the threads are minicnn's (see cpu_threads)
-            for step in reversed(steps):
-                layer = self.layers[step[0]]
-                wanted = need_input_grad or step[0] > 0
-                if len(step) == 2:   # a Conv2D and its pooling, run together
-                    grad = layer.backward_pooled(grad, self.layers[step[1]],
-                                                 need_input_grad=wanted)
-                elif not wanted and isinstance(layer, layers_module.Conv2D):
-                    grad = layer.backward(grad, need_input_grad=False)
-                else:
-                    grad = layer.backward(grad)
-        return grad
+        return engine.backward(self.layers, steps, dout, need_input_grad)
 
     __call__ = forward
 
@@ -581,92 +558,9 @@ def load_model(path) -> Sequential:
                       f"Sequential.save, or it is truncated ({err})") from err
     with f:
         try:
-            return _read_model(f, path)
+            return read_model(f, path, Sequential)
         except OSError as err:   # a dataset HDF5 cannot read back (damaged in the file)
             raise OSError(f"cannot read model file {path!r}: {err}") from err
-
-
-def _damaged(path, what):
-    return ValueError(f"model file {path!r} is not a complete minicnn model: {what}")
-
-
-def _member(group, name, path, what):
-    """``group[name]``, or an error naming the file and what was expected there."""
-    if name not in group:
-        raise _damaged(path, f"{what} {group.name.rstrip('/')}/{name} is missing")
-    return group[name]
-
-
-def _json_attribute(f, name, path, keys):
-    """The JSON object in attribute ``name``, which must have ``keys``."""
-    try:
-        value = json.loads(f.attrs[name])
-    except (TypeError, ValueError) as err:
-        raise _damaged(path, f"attribute {name!r} is not valid JSON ({err})") from None
-    missing = [key for key in keys if not isinstance(value, dict) or key not in value]
-    if missing:
-        raise _damaged(path, f"attribute {name!r} lacks {', '.join(map(repr, missing))}")
-    return value
-
-
-def _read_model(f, path):
-    import h5py
-
-    if "model_config" not in f.attrs:
-        raise ValueError(f"{path!r} is an HDF5 file but not a minicnn model "
-                         "(no 'model_config' attribute); for Keras weight files use "
-                         "minicnn.weights.load_weights")
-    if "keras_version" in f.attrs:
-        raise ValueError(f"{path!r} is a model file written by Keras, which load_model cannot "
-                         "rebuild: build the same architecture in minicnn and read its "
-                         "weights with minicnn.weights.load_weights(model, path)")
-    config = _json_attribute(f, "model_config", path, ("name", "layers"))
-    if not isinstance(config["layers"], list):
-        raise _damaged(path, "'layers' of attribute 'model_config' is not a list")
-    layers = []
-    for i, spec in enumerate(config["layers"]):
-        try:
-            layers.append(layers_module.from_config(spec["class_name"], spec["config"]))
-        except (KeyError, TypeError, ValueError) as err:
-            raise _damaged(path, f"layer {i} of 'model_config' cannot be rebuilt "
-                                 f"({type(err).__name__}: {err})") from None
-    try:
-        model = Sequential(layers, name=config["name"])
-    except ValueError as err:
-        raise _damaged(path, str(err)) from None
-
-    weights = _member(f, "model_weights", path, "group")
-    for layer in model.layers:
-        if not layer.params:
-            continue
-        group = _member(weights, layer.name, path, "group")
-        arrays = [_member(group, key, path, "dataset")[()] for key in layer.params]
-        try:
-            layer.set_weights(arrays)
-        except ValueError as err:
-            raise _damaged(path, str(err)) from None
-
-    if "training_config" in f.attrs:
-        training = _json_attribute(f, "training_config", path, ("optimizer", "loss", "metrics"))
-        try:
-            optimizer = optimizers_module.from_config(training["optimizer"]["name"],
-                                                      training["optimizer"]["config"])
-            model.compile(optimizer, training["loss"], training["metrics"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise _damaged(path, f"its 'training_config' cannot be used "
-                                 f"({type(err).__name__}: {err})") from None
-        state = _member(f, "optimizer_state", path, "group")
-        if "iterations" not in state.attrs:
-            raise _damaged(path, "group /optimizer_state lacks the attribute 'iterations'")
-        slots = {}
-        state.visititems(lambda name, obj: slots.__setitem__(name, obj[()])
-                         if isinstance(obj, h5py.Dataset) else None)
-        try:
-            optimizer.set_state({"iterations": state.attrs["iterations"], "slots": slots},
-                                layers=model.layers)
-        except (TypeError, ValueError) as err:
-            raise _damaged(path, f"/optimizer_state: {err}") from None
-    return model
 
 
 __all__ = ["Sequential", "TrainingDivergedError", "load_model"]

@@ -12,17 +12,7 @@ import math
 import numpy as np
 
 from .backend import get_array_module, to_device, to_numpy
-from .ops import cpu_kernels, gpu_kernels
-
-
-def _fused_kernels(param, slot):
-    """The kernel module that runs an optimizer step in one pass on these arrays, or None
-    (then the NumPy-style formulas below, on any array module)."""
-    if gpu_kernels.usable(param):
-        return gpu_kernels
-    if cpu_kernels.usable(param) and param.flags.c_contiguous and slot.flags.c_contiguous:
-        return cpu_kernels
-    return None
+from .engine import step_kernels
 
 
 # The largest float32: a setting beyond it becomes inf in the float32 arithmetic of a step.
@@ -175,7 +165,7 @@ class SGD(Optimizer):
             return
         velocity = self._slot(layer_name, key, "velocity", param)
         _check_shapes(param, velocity, grad, layer_name, key)
-        kernels = _fused_kernels(param, velocity)
+        kernels = step_kernels(param, velocity)
         if kernels:   # the same formulas in one pass, not four
             kernels.sgd_momentum_(param, velocity, grad, lr, self.momentum, self.nesterov)
             return
@@ -211,7 +201,7 @@ class RMSprop(Optimizer):
         xp = get_array_module(param)
         mean_square = self._slot(layer_name, key, "mean_square", param)
         _check_shapes(param, mean_square, grad, layer_name, key)
-        kernels = _fused_kernels(param, mean_square)
+        kernels = step_kernels(param, mean_square)
         if kernels:   # the same formulas in one pass
             kernels.rmsprop_(param, mean_square, grad, lr, self.rho, self.epsilon)
             return

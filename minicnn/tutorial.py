@@ -132,14 +132,12 @@ def check_training_arguments(n=None, ratio=0.2, epochs=50, batch_size=32, image_
 def cpu_kernels_need_compiling():
     """True when this process will compile minicnn's CPU kernels (numba finds no
     usable compiled copy on disk), which makes the first batch take about 15 s."""
-    from .ops import cpu_kernels
+    from .engine import cpu_kernels
 
     if not cpu_kernels.enabled or cpu_kernels._checked:
         return False
     try:
-        from numba.core.registry import CPUDispatcher
-
-        kernels = [k for k in vars(cpu_kernels).values() if isinstance(k, CPUDispatcher)]
+        kernels = cpu_kernels.dispatchers()
         # An index that is missing, or stale after a source change, loads as empty.
         return any(not kernel._cache._cache_file._load_index() for kernel in kernels)
     except Exception:    # numba's cache layout is internal: if it changed, stay quiet

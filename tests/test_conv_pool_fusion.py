@@ -1,4 +1,4 @@
-"""A Conv2D + ReLU and the MaxPooling2D after it, run as one pass (``Conv2D.forward_pooled``).
+"""A Conv2D + ReLU and the MaxPooling2D after it, run as one pass (``engine.fusion.forward_pair``).
 
 ``Sequential`` fuses such a pair on the CPU; the fused pass must give the numbers of
 the two layers run one after the other (``Sequential.fuse_conv_pool = False``): the
@@ -10,7 +10,8 @@ import pytest
 
 import minicnn
 from minicnn import Conv2D, Dense, Flatten, MaxPooling2D, Sequential
-from minicnn.ops import cpu_kernels
+from minicnn.engine import conv as engine_conv
+from minicnn.engine import cpu_kernels, settings
 
 from float32_error import assert_within, sum_bound
 
@@ -55,13 +56,14 @@ def _pass(model, x, grad, fuse, need_input_grad):
 @pytest.mark.parametrize("bias_shift", [0.0, -1.5])
 @pytest.mark.parametrize("need_input_grad", [False, True])
 def test_fused_conv_pool_gives_the_unfused_numbers(height, width, padding, pool, second_conv,
-                                                    filters, bias_shift, need_input_grad):
+                                                    filters, bias_shift, need_input_grad,
+                                                    monkeypatch):
     model = _net(height, width, padding, pool, second_conv, bias_shift, filters)
     if filters == 32:   # (the assertions below would hold without Winograd, vacuously)
         x_second = np.zeros((1, *model.layers[2].input_shape), np.float32)
-        assert model.layers[2]._uses_winograd_backward(x_second, True)
-        model.layers[2].winograd_tiles_per_piece = 2   # pieces that start mid-image
-        model.layers[2].winograd_piece_bytes = 0
+        assert engine_conv.uses_winograd_backward(model.layers[2], x_second, True)
+        monkeypatch.setattr(settings, "WINOGRAD_TILES_PER_CHUNK", 2)   # chunks that start mid-image
+        monkeypatch.setattr(settings, "WINOGRAD_CHUNK_BYTES", 0)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((4, height, width, 3)).astype(np.float32)
     grad = rng.standard_normal((4, 3)).astype(np.float32)

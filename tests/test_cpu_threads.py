@@ -1,4 +1,4 @@
-"""The CPU's threads (minicnn.ops.cpu_threads): pieces of a batch shared among cores.
+"""The CPU's threads (minicnn.engine.threads): chunks of a batch shared among cores.
 
 What must hold: every piece is done exactly once and results come back in
 piece order; BLAS is pinned to one thread inside and restored after; a
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn.ops import cpu_kernels, cpu_threads
+from minicnn.engine import cpu_kernels, settings
+from minicnn.engine import threads as cpu_threads
 
 needs_threads = pytest.mark.skipif(cpu_threads.threadpoolctl is None,
                                    reason="threadpoolctl missing: minicnn runs on one thread")
@@ -30,7 +31,7 @@ def threads(request, monkeypatch):
 
 
 @needs_threads
-def test_map_pieces_does_each_piece_once_in_order(threads):
+def test_map_chunks_does_each_piece_once_in_order(threads):
     seen_workers = {}
     lock = threading.Lock()
 
@@ -40,16 +41,16 @@ def test_map_pieces_does_each_piece_once_in_order(threads):
             seen_workers.setdefault(worker, []).append(piece)
         return piece * piece
 
-    assert cpu_threads.map_pieces(square, range(10)) == [p * p for p in range(10)]
+    assert cpu_threads.map_chunks(square, range(10)) == [p * p for p in range(10)]
     assert sorted(seen_workers) == list(range(threads))
     # each worker takes one contiguous run of pieces, in order
     runs = [seen_workers[w] for w in range(threads)]
     assert sum(runs, []) == list(range(10))
 
 
-def test_map_pieces_disabled_runs_in_the_calling_thread(threads):
+def test_map_chunks_disabled_runs_in_the_calling_thread(threads):
     callers = set()
-    cpu_threads.map_pieces(lambda p, w: callers.add((threading.get_ident(), w)), range(6),
+    cpu_threads.map_chunks(lambda p, w: callers.add((threading.get_ident(), w)), range(6),
                            enabled=False)
     assert callers == {(threading.get_ident(), 0)}
 
@@ -62,7 +63,7 @@ def test_a_worker_exception_reaches_the_caller(threads):
         return piece
 
     with pytest.raises(ValueError, match="piece 5 is bad"):
-        cpu_threads.map_pieces(fail_on_last, range(6))
+        cpu_threads.map_chunks(fail_on_last, range(6))
 
 
 @needs_threads
@@ -93,7 +94,7 @@ def test_bad_thread_count_from_the_environment_is_named(monkeypatch):
 
 @needs_threads
 @pytest.mark.parametrize("count", [1, 3, 8, 9, 17])
-def test_sum_pieces_adds_in_piece_order_in_waves(threads, count):
+def test_sum_chunks_adds_in_piece_order_in_waves(threads, count):
     rng = np.random.default_rng(count)
     # float32 values of very different sizes: the sum depends on the order of additions
     values = (rng.standard_normal(count) * 10.0 ** rng.integers(-6, 6, count)).astype(np.float32)
@@ -101,19 +102,19 @@ def test_sum_pieces_adds_in_piece_order_in_waves(threads, count):
     def part(piece, worker):
         return np.array([values[piece]], np.float32), np.array([1.0], np.float32)
 
-    total, pieces = cpu_threads.sum_pieces(part, range(count))
+    total, pieces = cpu_threads.sum_chunks(part, range(count))
     in_order = np.float32(values[0])
     for value in values[1:]:
         in_order = np.float32(in_order + value)
     assert total[0] == in_order and pieces[0] == count
-    assert cpu_threads.sum_pieces(lambda p, w: np.ones(2) * p, range(4)).tolist() == [6.0, 6.0]
-    with pytest.raises(ValueError, match="at least one piece"):
-        cpu_threads.sum_pieces(part, [])
+    assert cpu_threads.sum_chunks(lambda p, w: np.ones(2) * p, range(4)).tolist() == [6.0, 6.0]
+    with pytest.raises(ValueError, match="at least one chunk"):
+        cpu_threads.sum_chunks(part, [])
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 5, 32])
-def test_batch_slices_cover_the_batch(n, threads):
-    slices = cpu_threads.batch_slices(n)
+def test_batch_chunks_cover_the_batch(n, threads):
+    slices = cpu_threads.batch_chunks(n)
     assert slices[0].start == 0 and slices[-1].stop == n
     assert all(a.stop == b.start for a, b in zip(slices, slices[1:]))
     assert len(slices) <= max(1, min(threads, n))
@@ -139,7 +140,7 @@ def test_conv_layer_gives_the_same_numbers_on_any_number_of_threads(channels, pa
     layer.build((9, 8, channels))
     layer.set_weights([layer.get_weights()[0], rng.standard_normal(4).astype(np.float32)])
     # one image per chunk, and bands of 2 output rows in the forward pass
-    monkeypatch.setattr(layer, "cpu_chunk_bytes", 2 * 8 * 9 * channels * 4 + 4)
+    monkeypatch.setattr(settings, "CPU_CHUNK_BYTES", 2 * 8 * 9 * channels * 4 + 4)
     x = rng.standard_normal((5, 9, 8, channels)).astype(np.float32)
     grad_y = rng.standard_normal((5, *layer.output_shape)).astype(np.float32)
 
@@ -210,10 +211,10 @@ def test_without_threadpoolctl_everything_runs_in_the_calling_thread(monkeypatch
     try:
         assert not cpu_threads.parallel()
         callers = set()
-        assert cpu_threads.map_pieces(
+        assert cpu_threads.map_chunks(
             lambda p, w: callers.add((threading.get_ident(), w)) or p, range(5)) == list(range(5))
         assert callers == {(threading.get_ident(), 0)}
-        assert cpu_threads.batch_slices(10) == [slice(0, 10)]
+        assert cpu_threads.batch_chunks(10) == [slice(0, 10)]
         with cpu_threads.single_threaded_blas():   # a no-op, not an error
             pass
     finally:
@@ -236,8 +237,8 @@ def test_large_dense_layers_give_the_same_numbers_in_pieces(threads, monkeypatch
         return y, grad_x, layer.grads["kernel"].copy()
 
     plain = run()
-    monkeypatch.setattr(layer, "cpu_threads_from", 1)     # pieces from here on
-    monkeypatch.setattr(layer, "cpu_piece", 7)            # several, and a short last one
+    monkeypatch.setattr(settings, "DENSE_THREADS_FROM", 1)     # pieces from here on
+    monkeypatch.setattr(settings, "DENSE_CHUNK", 7)            # several, and a short last one
     pieces = run()
     for got, want in zip(pieces, plain):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)

@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 
 import minicnn
 from minicnn import backend
-from minicnn.ops import conv, cpu_kernels, gpu_kernels, pooling
+from minicnn import engine
+from minicnn.engine import conv_im2col, cpu_kernels, gpu_kernels
+from minicnn.engine import settings as engine_settings
+from minicnn.ops import conv, pooling
 
 from float32_error import assert_within, conv_layer_bounds, linear_bound, sum_bound
 
@@ -45,13 +48,10 @@ def numpy_only(monkeypatch):
 
 
 def _reference(function, *args, **kwargs):
-    """``function`` run with the fast kernels (numba and CuPy) switched off."""
-    saved = cpu_kernels.enabled, gpu_kernels.enabled
-    cpu_kernels.enabled = gpu_kernels.enabled = False
-    try:
+    """``function`` run with the fast kernels (numba and CuPy) switched off: the engine
+    "numpy"."""
+    with engine.use_engine("numpy"):
         return function(*args, **kwargs)
-    finally:
-        cpu_kernels.enabled, gpu_kernels.enabled = saved
 
 
 # -- numba against NumPy ------------------------------------------------------------
@@ -182,7 +182,7 @@ def test_numba_filter_grad_equals_im2col_backward(h, w, c, k, s, padding, filter
     cols = _reference(conv.im2col, x, (k, k), (s, s), padding)
     _, expected_kernel, expected_bias = _reference(conv.conv2d_backward, grad_z, cols, x.shape,
                                                    kernel, (s, s), padding, False)
-    grad_kernel, grad_bias = cpu_kernels.conv2d_filter_grad(x, grad_y, kernel.shape, (s, s),
+    grad_kernel, grad_bias = cpu_kernels.conv2d_kernel_grad(x, grad_y, kernel.shape, (s, s),
                                                             padding, y=y)
     assert grad_kernel.dtype == grad_bias.dtype == np.float32
     # Both are float32 sums over the N*OH*OW positions, in different orders.
@@ -198,7 +198,7 @@ def test_numba_filter_grad_equals_im2col_backward(h, w, c, k, s, padding, filter
 def test_numba_filter_grad_refuses_strides():
     x = np.zeros((1, 6, 6, 3), np.float32)
     with pytest.raises(ValueError, match=r"stride-1 convolutions only, got strides \(2, 2\)"):
-        cpu_kernels.conv2d_filter_grad(x, np.zeros((1, 2, 2, 4), np.float32), (3, 3, 3, 4),
+        cpu_kernels.conv2d_kernel_grad(x, np.zeros((1, 2, 2, 4), np.float32), (3, 3, 3, 4),
                                        (2, 2), "valid")
 
 
@@ -263,7 +263,7 @@ def test_conv2d_layer_fast_kernels_equal_portable_code(activation, strides, padd
     x = _random(rng, 4, 11, 10, 3)
     grad_y = _random(rng, 4, *layer.output_shape)
     # A tiny chunk budget makes the layer work in several chunks, as with big images.
-    monkeypatch.setattr(layer, "im2col_budget_bytes", 2 * 10 * 11 * 27 * 4)
+    monkeypatch.setattr(engine_settings, "IM2COL_BUDGET_BYTES", 2 * 10 * 11 * 27 * 4)
     fast = _layer_pass(layer, x, grad_y)
     slow = _reference(_layer_pass, layer, x, grad_y)
     assert fast[0].dtype == fast[1].dtype == np.float32
@@ -285,9 +285,9 @@ def test_conv2d_forward_in_row_bands_equals_portable_code(activation, use_bias, 
     if use_bias:
         layer.set_weights([layer.get_weights()[0], _random(rng, 5)])
     out_h, out_w, _ = layer.output_shape
-    monkeypatch.setattr(layer, "cpu_chunk_bytes", 2 * out_w * 9 * channels * 4 + 4)
+    monkeypatch.setattr(engine_settings, "CPU_CHUNK_BYTES", 2 * out_w * 9 * channels * 4 + 4)
     x = _random(rng, 3, 11, 10, channels)
-    assert any(rows is not None for _, rows in layer._pieces(x)) == (out_h > 2)
+    assert any(rows is not None for _, rows in conv_im2col.forward_chunks(layer, x)) == (out_h > 2)
     grad_y = _random(rng, 3, *layer.output_shape)
     fast = _layer_pass(layer, x, grad_y)
     slow = _reference(_layer_pass, layer, x, grad_y)
@@ -452,17 +452,18 @@ def test_maxpool_writes_into_given_arrays(device, xp, fast):
     rng = np.random.default_rng(14)
     x = backend.to_device(_random(rng, 2, 7, 6, 3))
     run = (lambda f, *a, **k: f(*a, **k)) if fast else _reference
+    kernels = engine.kernels_for(x) if fast else pooling   # the engine's kernels, or the ops
     geometry = ((3, 3), (2, 2), "same")
-    expected_out, expected_argmax = run(pooling.maxpool2d_forward, x, *geometry)
+    expected_out, expected_argmax = run(kernels.maxpool2d_forward, x, *geometry)
     # stale values in the targets: every one must be replaced
     targets = (xp.full(expected_out.shape, 7.0, dtype=np.float32),
                xp.full(expected_out.shape, 9, dtype=np.uint8),
                xp.full(x.shape, 7.0, dtype=np.float32))
-    out, argmax = run(pooling.maxpool2d_forward, x, *geometry, out=targets[0],
+    out, argmax = run(kernels.maxpool2d_forward, x, *geometry, out=targets[0],
                       argmax_out=targets[1])
     grad_out = backend.to_device(_random(rng, *out.shape))
-    expected_grad = run(pooling.maxpool2d_backward, grad_out, argmax, x.shape, *geometry)
-    grad = run(pooling.maxpool2d_backward, grad_out, argmax, x.shape, *geometry, out=targets[2])
+    expected_grad = run(kernels.maxpool2d_backward, grad_out, argmax, x.shape, *geometry)
+    grad = run(kernels.maxpool2d_backward, grad_out, argmax, x.shape, *geometry, out=targets[2])
     assert all(got is target for got, target in zip((out, argmax, grad), targets))
     for got, expected in zip(targets, (expected_out, expected_argmax, expected_grad)):
         np.testing.assert_array_equal(backend.to_numpy(got), backend.to_numpy(expected))

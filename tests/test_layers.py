@@ -5,6 +5,7 @@ import pytest
 import minicnn
 from minicnn import Activation, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from minicnn.backend import to_device, to_numpy
+from minicnn.engine import settings
 from minicnn.gradcheck import check_layer, relative_error
 
 from float32_error import assert_within, conv_layer_bounds
@@ -45,22 +46,23 @@ def test_conv2d_batch_one_large_input_uses_directional_check():
     assert report.max_relative_error < TOLERANCE, report
 
 
-def test_conv2d_chunked_batch_equals_whole_batch(device):
+def test_conv2d_chunked_batch_equals_whole_batch(device, monkeypatch):
     """Above the im2col budget the batch runs in chunks; results must not change."""
     x = to_device(_x(5, 9, 9, 3), dtype=np.float32)
     whole = Conv2D(4, 3, padding="same", activation="relu")
     chunked = Conv2D(4, 3, padding="same", activation="relu")
-    chunked.im2col_budget_bytes = 2 * 81 * 27 * 4          # two images per chunk
     y1 = whole.forward(x, training=True)
+    g = to_device(_x(*y1.shape, seed=3), dtype=np.float32)
+    dx1 = whole.backward(g)
     chunked.build(x.shape[1:])
     chunked.set_weights(whole.get_weights())
+    monkeypatch.setattr(settings, "IM2COL_BUDGET_BYTES", 2 * 81 * 27 * 4)  # two images a chunk
     y2 = chunked.forward(x, training=True)
-    g = to_device(_x(*y1.shape, seed=3), dtype=np.float32)
     # The same sums, cut at other places (BLAS blocks by the matrix sizes): within the
     # float32 bound of each sum (tests/float32_error.py)
     bounds = conv_layer_bounds(to_numpy(x), *whole.get_weights(), to_numpy(g), (1, 1), "same")
     assert_within(to_numpy(y1), to_numpy(y2), bounds[0], "output")
-    assert_within(to_numpy(whole.backward(g)), to_numpy(chunked.backward(g)), bounds[1],
+    assert_within(to_numpy(dx1), to_numpy(chunked.backward(g)), bounds[1],
                   "input gradient")
     for key in whole.grads:
         assert_within(to_numpy(whole.grads[key]), to_numpy(chunked.grads[key]), bounds[2][key],

@@ -154,7 +154,7 @@ def test_rmsprop_puts_epsilon_inside_the_square_root(device):
 def test_cpu_optimizer_kernels_give_numpys_numbers(optimizer, shape, monkeypatch):
     """On the CPU an optimizer step is one numba pass (cpu_kernels.sgd_momentum_, rmsprop_);
     it does NumPy's float32 operations in NumPy's order: the same numbers, bit for bit."""
-    from minicnn.ops import cpu_kernels
+    from minicnn.engine import cpu_kernels
     if not cpu_kernels.usable(np.zeros(1, np.float32)):
         pytest.skip("numba kernels unavailable here")
     rng = np.random.default_rng(2)

@@ -1,17 +1,24 @@
 """Winograd's F(2x2, 3x3) against the plain convolution it replaces.
 
-The NumPy version (``ops.winograd.conv2d_forward``) and the numba path of
+The NumPy version (``ops.winograd.forward``) and the numba path of
 ``Conv2D`` must give the direct sum's numbers up to float32 rounding, on odd
 sizes (tiles that stick out), both paddings, with and without bias and ReLU,
 in pieces that cross image borders, on any number of threads.
 """
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minicnn
-from minicnn.ops import conv, cpu_kernels, cpu_threads, winograd
+from minicnn.engine import conv as engine_conv
+from minicnn.engine import conv_winograd
+from minicnn.engine import cpu_kernels
+from minicnn.engine import settings as engine_settings
+from minicnn.engine import threads as engine_threads
+from minicnn.ops import conv, winograd
 
 from float32_error import assert_within, sum_bound
 
@@ -33,6 +40,15 @@ def _direct(x, kernel, bias, padding):
                                  None if bias is None else bias.astype(np.float64),
                                  (1, 1), padding)
     return out
+
+
+def _input_grad(dz, kernel, x_shape, padding):
+    """dLoss/dx of a 3x3 stride-1 convolution by Winograd: dz correlated with the kernel
+    turned by 180 degrees, padded by 2 - pad on each side (see ``winograd.forward``)."""
+    _, _, pad_h, pad_w = conv.conv_geometry(x_shape, (3, 3), (1, 1), padding)
+    padded = np.pad(dz, ((0, 0), (2 - pad_h[0], 2 - pad_h[1]), (2 - pad_w[0], 2 - pad_w[1]),
+                         (0, 0)))
+    return winograd.forward(padded, winograd.flip_kernel(kernel), None, "valid")
 
 
 def _abs_paths(function, *operands):
@@ -61,11 +77,11 @@ def _winograd_bounds(x, kernel, bias, grad_y, padding):
     """
     channels, filters = kernel.shape[2:]
     bias_abs = 0.0 if bias is None else np.abs(bias.astype(np.float64))
-    output = _abs_paths(lambda a, k: winograd.conv2d_forward(a, k, None, padding), x, kernel)
+    output = _abs_paths(lambda a, k: winograd.forward(a, k, None, padding), x, kernel)
     output = output + bias_abs
-    grad_input = _abs_paths(lambda g, k: winograd.conv2d_input_grad(g, k, x.shape, padding),
+    grad_input = _abs_paths(lambda g, k: _input_grad(g, k, x.shape, padding),
                             grad_y, kernel)
-    grad_kernel = _abs_paths(lambda a, g: winograd.conv2d_filter_grad(a, g, padding), x, grad_y)
+    grad_kernel = _abs_paths(lambda a, g: winograd.kernel_grad(a, g, padding), x, grad_y)
     positions = grad_y.size // filters
     return (sum_bound(9 * channels + 12, output),
             sum_bound(9 * filters + 12, grad_input),
@@ -93,7 +109,7 @@ def test_numpy_winograd_equals_the_direct_convolution(h, w, c, f, padding, use_b
     rng = np.random.default_rng(h * w + c)
     x, kernel = _random(rng, 2, h, w, c), _random(rng, 3, 3, c, f)
     bias = _random(rng, f) if use_bias else None
-    got = winograd.conv2d_forward(x, kernel, bias, padding)
+    got = winograd.forward(x, kernel, bias, padding)
     expected = _direct(x, kernel, bias, padding)
     assert got.shape == expected.shape and got.dtype == np.float32
     grad_y = np.zeros_like(got)   # only the output's bound is used here
@@ -103,7 +119,7 @@ def test_numpy_winograd_equals_the_direct_convolution(h, w, c, f, padding, use_b
 def test_winograd_refuses_other_kernels_by_name():
     x = np.zeros((1, 6, 6, 2), np.float32)
     with pytest.raises(ValueError, match="needs a 3x3 kernel, got \\(5, 5\\)"):
-        winograd.conv2d_forward(x, np.zeros((5, 5, 2, 1), np.float32))
+        winograd.forward(x, np.zeros((5, 5, 2, 1), np.float32))
     assert winograd.applies((3, 3, 2, 1), (1, 1))
     assert not winograd.applies((3, 3, 2, 1), (2, 2))
     assert not winograd.applies((5, 5, 2, 1), (1, 1))
@@ -129,9 +145,9 @@ def test_layer_winograd_equals_im2col(h, w, c, f, padding, activation, use_bias,
     layer = _layer(h, w, c, f, padding, activation, use_bias, rng)
     x = _random(rng, 3, h, w, c)
     # pieces of one tile row: they cross from one image to the next
-    monkeypatch.setattr(layer, "winograd_tiles_per_piece", 1)
-    monkeypatch.setattr(layer, "winograd_piece_bytes", 0)
-    assert layer._uses_winograd(x)
+    monkeypatch.setattr(engine_settings, "WINOGRAD_TILES_PER_CHUNK", 1)
+    monkeypatch.setattr(engine_settings, "WINOGRAD_CHUNK_BYTES", 0)
+    assert engine_conv.uses_winograd(layer, x)
     got = layer.forward(x).copy()
     layer.cpu_winograd = False
     expected = layer.forward(x)
@@ -151,11 +167,11 @@ def test_layer_backward_by_winograd_equals_im2col(h, w, c, f, padding, activatio
     rng = np.random.default_rng(9)
     layer = _layer(h, w, c, f, padding, activation, use_bias, rng)
     layer.winograd_min_channels = 1   # every layer here takes Winograd, forward and backward
-    monkeypatch.setattr(layer, "winograd_tiles_per_piece", 1)   # pieces of one tile row
-    monkeypatch.setattr(layer, "winograd_piece_bytes", 0)
+    monkeypatch.setattr(engine_settings, "WINOGRAD_TILES_PER_CHUNK", 1)   # pieces of one tile row
+    monkeypatch.setattr(engine_settings, "WINOGRAD_CHUNK_BYTES", 0)
     x = _random(rng, 3, h, w, c)
     grad_y = _random(rng, 3, *layer.output_shape)
-    assert layer._uses_winograd_backward(x, need_input_grad)
+    assert engine_conv.uses_winograd_backward(layer, x, need_input_grad)
 
     def gradients():
         layer.forward(x, training=True)
@@ -184,7 +200,7 @@ def test_layer_winograd_gives_the_same_numbers_on_any_number_of_threads(threads,
                                                                         monkeypatch):
     rng = np.random.default_rng(11)
     layer = _layer(9, 7, 16, 32, "same", "relu", True, rng)
-    monkeypatch.setattr(layer, "winograd_tiles_per_piece", 8)   # 2 rows of 4 tiles a piece
+    monkeypatch.setattr(engine_settings, "WINOGRAD_TILES_PER_CHUNK", 8)   # 2 rows of 4 tiles a piece
     x, grad_y = _random(rng, 5, 9, 7, 16), _random(rng, 5, 9, 7, 32)
 
     def gradients():
@@ -192,14 +208,14 @@ def test_layer_winograd_gives_the_same_numbers_on_any_number_of_threads(threads,
         grad_x = layer.backward(grad_y).copy()
         return [y, grad_x] + [layer.grads[key].copy() for key in ("kernel", "bias")]
 
-    monkeypatch.setattr(cpu_threads, "thread_count", lambda: 1)
+    monkeypatch.setattr(engine_threads, "thread_count", lambda: 1)
     expected = gradients()
-    monkeypatch.setattr(cpu_threads, "thread_count", lambda: threads)
-    cpu_threads._pool.cache_clear()
-    assert layer._uses_winograd_backward(x, True)
+    monkeypatch.setattr(engine_threads, "thread_count", lambda: threads)
+    engine_threads._pool.cache_clear()
+    assert engine_conv.uses_winograd_backward(layer, x, True)
     for got, want in zip(gradients(), expected):
         np.testing.assert_array_equal(got, want)
-    cpu_threads._pool.cache_clear()
+    engine_threads._pool.cache_clear()
 
 
 @needs_numba
@@ -208,27 +224,27 @@ def test_backward_keeps_im2col_when_the_input_gradient_has_few_channels(cpu_devi
     layer = _layer(8, 8, 32, 8, "same", "relu", True, rng)   # grad_x: a correlation of 8
     layer.winograd_min_channels = 32
     x = _random(rng, 1, 8, 8, 32)
-    assert layer._uses_winograd(x)
-    assert not layer._uses_winograd_backward(x, need_input_grad=True)
-    assert layer._uses_winograd_backward(x, need_input_grad=False)
+    assert engine_conv.uses_winograd(layer, x)
+    assert not engine_conv.uses_winograd_backward(layer, x, need_input_grad=True)
+    assert engine_conv.uses_winograd_backward(layer, x, need_input_grad=False)
 
 
 @needs_numba
 def test_small_inputs_and_strided_layers_keep_im2col(cpu_device):
     rng = np.random.default_rng(10)
     few_channels = _layer(8, 8, 3, 4, "same", "relu", True, rng)
-    assert not few_channels._uses_winograd(_random(rng, 1, 8, 8, 3))
+    assert not engine_conv.uses_winograd(few_channels, _random(rng, 1, 8, 8, 3))
     default = minicnn.Conv2D(4, 3, input_shape=(8, 8, 32))
     default.build((8, 8, 32))
-    assert default._uses_winograd(_random(rng, 1, 8, 8, 32))
+    assert engine_conv.uses_winograd(default, _random(rng, 1, 8, 8, 32))
     narrow = minicnn.Conv2D(4, 3, input_shape=(8, 8, 16))
     narrow.build((8, 8, 16))
-    assert not narrow._uses_winograd(_random(rng, 1, 8, 8, 16))   # below 32 channels
+    assert not engine_conv.uses_winograd(narrow, _random(rng, 1, 8, 8, 16))   # below 32 channels
     strided = minicnn.Conv2D(4, 3, strides=2, input_shape=(8, 8, 16))
     strided.build((8, 8, 16))
-    assert not strided._uses_winograd(_random(rng, 1, 8, 8, 16))
-    assert not _layer(8, 8, 16, 4, "same", "relu", True, rng)._uses_winograd(
-        rng.standard_normal((1, 8, 8, 16)))   # float64: the portable code
+    assert not engine_conv.uses_winograd(strided, _random(rng, 1, 8, 8, 16))
+    assert not engine_conv.uses_winograd(_layer(8, 8, 16, 4, "same", "relu", True, rng),
+                                         rng.standard_normal((1, 8, 8, 16)))   # float64
 
 
 @needs_numba
@@ -248,16 +264,16 @@ def test_winograd_layer_property(h, w, c, f, batch, padding, tiles_per_piece,
     layer = minicnn.Conv2D(f, 3, padding=padding, input_shape=(h, w, c))
     layer.build((h, w, c))
     layer.winograd_min_channels = 1
-    layer.winograd_tiles_per_piece = tiles_per_piece
-    layer.winograd_piece_bytes = 0
-    layer.winograd_tiles_per_product = tiles_per_product
     kernel, bias = _random(rng, 3, 3, c, f), _random(rng, f)
     layer.set_weights([kernel, bias])
     x = _random(rng, batch, h, w, c)
-    assert layer._uses_winograd(x) and layer._uses_winograd_backward(x, True)
-    y = layer.forward(x, training=True)
-    grad_y = _random(rng, *y.shape)
-    grad_x = layer.backward(grad_y)
+    assert engine_conv.uses_winograd(layer, x) and engine_conv.uses_winograd_backward(layer, x, True)
+    with mock.patch.multiple(engine_settings, WINOGRAD_TILES_PER_CHUNK=tiles_per_piece,
+                             WINOGRAD_CHUNK_BYTES=0,
+                             WINOGRAD_TILES_PER_PRODUCT=tiles_per_product):
+        y = layer.forward(x, training=True)
+        grad_y = _random(rng, *y.shape)
+        grad_x = layer.backward(grad_y)
     x64, k64 = x.astype(np.float64), kernel.astype(np.float64)
     expected_y, cols = conv.conv2d_forward(x64, k64, bias.astype(np.float64), (1, 1), padding)
     expected = conv.conv2d_backward(grad_y.astype(np.float64), cols, x.shape, k64, (1, 1),
@@ -386,7 +402,7 @@ def test_winograd_pieces_hold_more_tiles_for_few_channels():
     layer = minicnn.Conv2D(32, 3, padding="same")
     layer.build((75, 75, 32))
     for channels, tiles in [(32, 384), (256, 192)]:   # 1.5 MB of V and M; the floor
-        pieces = layer._winograd_pieces(3, 38, 38, channels, channels)
+        pieces = conv_winograd._chunks(3, 38, 38, channels, channels)
         rows = pieces[0][1] - pieces[0][0]
         assert rows * 38 >= tiles > (rows - 1) * 38
         assert [p[0] for p in pieces[1:]] == [p[1] for p in pieces[:-1]]

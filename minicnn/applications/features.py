@@ -107,15 +107,16 @@ def _check_iterator(iterator, base_model, preprocessing):
 
 
 def code_identity() -> str:
-    """SHA-256 of the source of the code that computes a forward pass (layers, activations,
-    ops), so that features computed by an earlier or a buggy version are never reused."""
-    from .. import activations, layers, ops
+    """SHA-256 of the source of the code that computes a forward pass (layers, engine,
+    ops, activations), so that features computed by an earlier or a buggy version are
+    never reused."""
+    from .. import activations, engine, layers, ops
 
     digest = hashlib.sha256()
-    folders = [os.path.dirname(ops.__file__)]
-    files = [layers.__file__, activations.__file__] + sorted(
-        os.path.join(folder, name) for folder in folders for name in os.listdir(folder)
-        if name.endswith(".py"))
+    folders = [os.path.dirname(module.__file__) for module in (layers, engine, ops)]
+    files = [activations.__file__] + sorted(
+        os.path.join(root, name) for folder in folders for root, _, names in os.walk(folder)
+        for name in names if name.endswith(".py"))
     for path in files:
         with open(path, "rb") as f:
             digest.update(f.read())

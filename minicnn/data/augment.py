@@ -49,7 +49,7 @@ import warnings
 import numpy as np
 from PIL import Image
 
-from ..ops import cpu_kernels
+from ..engine import cpu_kernels, jit
 from ..random import new_generator
 
 FILL_MODES = {"nearest": "edge", "reflect": "symmetric", "wrap": "wrap", "constant": "constant"}
@@ -140,17 +140,7 @@ def transform_matrix(params, height, width):
     return offset @ matrix @ reset
 
 
-def _jit(function):
-    """``numba.njit(nogil=True)``: the kernel runs in worker threads without the GIL."""
-    if cpu_kernels.numba is None:
-        return function
-    try:
-        return cpu_kernels.numba.njit(cache=True, nogil=True)(function)
-    except Exception:  # no writable cache folder
-        return cpu_kernels.numba.njit(nogil=True)(function)
-
-
-@_jit
+@jit
 def _source_index(i, n, mode):
     """Index ``i`` of a row/column of length ``n`` extended by ``mode`` (scipy's names)."""
     if mode == 1:                       # reflect: d c b a | a b c d | d c b a
@@ -161,7 +151,7 @@ def _source_index(i, n, mode):
     return min(max(i, 0), n - 1)        # nearest (and constant's in-range neighbours)
 
 
-@_jit
+@jit
 def _affine_bilinear_kernel(image, matrix, mode, cval, to_integer, out):
     """out[r, c, :] = image bilinearly sampled at (u, v) = matrix @ (c, r, 1), u = column.
 

@@ -1,5 +1,8 @@
-"""Output sizes and padding, computed exactly as Keras/TensorFlow do."""
+"""Geometry of a window op (convolution, pooling): output sizes and padding, computed
+exactly as Keras/TensorFlow do, and the padded copy of a batch."""
 from __future__ import annotations
+
+from ..backend import get_array_module
 
 VALID_PADDINGS = ("valid", "same")
 
@@ -34,3 +37,27 @@ def padding_amounts(size: int, window: int, stride: int, padding: str) -> tuple[
     out = conv_output_length(size, window, stride, padding)
     total = max((out - 1) * stride + window - size, 0)
     return total // 2, total - total // 2
+
+
+def conv_geometry(x_shape, kernel_size, strides, padding):
+    """Output size and padding of a 2-D window op on a (N, H, W, C) input.
+
+    Returns ``(out_h, out_w, (pad_top, pad_bottom), (pad_left, pad_right))``.
+    """
+    _, height, width, _ = x_shape
+    kh, kw = kernel_size
+    sh, sw = strides
+    out_h = conv_output_length(height, kh, sh, padding)
+    out_w = conv_output_length(width, kw, sw, padding)
+    return (out_h, out_w,
+            padding_amounts(height, kh, sh, padding),
+            padding_amounts(width, kw, sw, padding))
+
+
+def pad(x, pad_h, pad_w, value=0.0):
+    """x (N, H, W, C) -> (N, H + pad_h[0] + pad_h[1], W + pad_w[0] + pad_w[1], C), the
+    new border filled with ``value`` (0 for a convolution, -inf for max pooling)."""
+    if tuple(pad_h) == (0, 0) and tuple(pad_w) == (0, 0):
+        return x
+    xp = get_array_module(x)
+    return xp.pad(x, ((0, 0), pad_h, pad_w, (0, 0)), mode="constant", constant_values=value)

@@ -10,7 +10,7 @@ first maximum in row-major window order wins, as in TensorFlow.
 from __future__ import annotations
 
 from ..backend import get_array_module
-from .conv import _pad, conv_geometry
+from .padding import conv_geometry, pad
 
 
 def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=None,
@@ -20,18 +20,12 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=
     ``out`` and ``argmax_out``, if given, are C-contiguous arrays of those shapes
     (float and uint8) to write the results into.
     """
-    from . import cpu_kernels, gpu_kernels
-
-    if cpu_kernels.usable(x):
-        return cpu_kernels.maxpool2d_forward(x, pool_size, strides, padding, out, argmax_out)
-    if gpu_kernels.usable(x):
-        return gpu_kernels.maxpool2d_forward(x, pool_size, strides, padding, out, argmax_out)
     xp = get_array_module(x)
     ph, pw = pool_size
     sh, sw = strides
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
     # "same" pads with -inf so that padding never wins a window.
-    x_padded = _pad(x, pad_h, pad_w, value=-xp.inf)
+    x_padded = pad(x, pad_h, pad_w, value=-xp.inf)
     given_out, out = out, None
     argmax = xp.zeros((x.shape[0], out_h, out_w, x.shape[3]), dtype=xp.uint8)
     for i in range(ph):
@@ -46,33 +40,25 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=
     return _into(out, given_out), _into(argmax, argmax_out)
 
 
-def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
+def maxpool2d_backward(dout, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
                        padding="valid", out=None):
-    """Gradient w.r.t. the input: each grad_out value goes to its window's argmax.
+    """Gradient w.r.t. the input: each dout value goes to its window's argmax.
 
     ``out``, if given, is a C-contiguous (N, H, W, C) array to write the result into.
     """
-    from . import cpu_kernels, gpu_kernels
-
-    if cpu_kernels.usable(grad_out):
-        return cpu_kernels.maxpool2d_backward(grad_out, argmax, x_shape, pool_size, strides,
-                                              padding, out=out)
-    if gpu_kernels.usable(grad_out):
-        return gpu_kernels.maxpool2d_backward(grad_out, argmax, x_shape, pool_size, strides,
-                                              padding, out=out)
-    xp = get_array_module(grad_out)
+    xp = get_array_module(dout)
     n, height, width, channels = x_shape
     ph, pw = pool_size
     sh, sw = strides
     out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
-    grad_padded = xp.zeros((n, height + sum(pad_h), width + sum(pad_w), channels),
-                           dtype=grad_out.dtype)
+    dx_padded = xp.zeros((n, height + sum(pad_h), width + sum(pad_w), channels),
+                           dtype=dout.dtype)
     for i in range(ph):
         for j in range(pw):
-            routed = xp.where(argmax == i * pw + j, grad_out, 0)
-            grad_padded[:, i:i + sh * out_h:sh, j:j + sw * out_w:sw, :] += routed
-    grad_x = grad_padded[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
-    return _into(grad_x, out)
+            routed = xp.where(argmax == i * pw + j, dout, 0)
+            dx_padded[:, i:i + sh * out_h:sh, j:j + sw * out_w:sw, :] += routed
+    dx = dx_padded[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
+    return _into(dx, out)
 
 
 def _into(result, out):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import conv_geometry
+from .padding import conv_geometry
 
 
 def _pad_loops(x, pad_h, pad_w, value):
@@ -42,8 +42,8 @@ def conv2d_forward_loops(x, kernel, bias=None, strides=(1, 1), padding="valid"):
     return out
 
 
-def conv2d_backward_loops(grad_out, x, kernel, strides=(1, 1), padding="valid"):
-    """Returns (grad_x, grad_kernel, grad_bias) by the chain rule, term by term.
+def conv2d_backward_loops(dout, x, kernel, strides=(1, 1), padding="valid"):
+    """Returns (dx, dkernel, dbias) by the chain rule, term by term.
 
     Each output out[n, oy, ox, f] used x_pad[n, oy*s+ky, ox*s+kx, c] with weight
     kernel[ky, kx, c, f], so its gradient flows back along that same product.
@@ -53,23 +53,23 @@ def conv2d_backward_loops(grad_out, x, kernel, strides=(1, 1), padding="valid"):
     sh, sw = strides
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, (kh, kw), strides, padding)
     x_pad = _pad_loops(x, pad_h, pad_w, 0.0)
-    grad_x_pad = np.zeros_like(x_pad)
-    grad_kernel = np.zeros_like(kernel)
-    grad_bias = np.zeros(filters, dtype=kernel.dtype)
+    dx_pad = np.zeros_like(x_pad)
+    dkernel = np.zeros_like(kernel)
+    dbias = np.zeros(filters, dtype=kernel.dtype)
     for n in range(n_images):
         for oy in range(out_h):
             for ox in range(out_w):
                 for f in range(filters):
-                    g = grad_out[n, oy, ox, f]
-                    grad_bias[f] += g
+                    g = dout[n, oy, ox, f]
+                    dbias[f] += g
                     for ky in range(kh):
                         for kx in range(kw):
                             for c in range(channels):
                                 iy, ix = oy * sh + ky, ox * sw + kx
-                                grad_kernel[ky, kx, c, f] += x_pad[n, iy, ix, c] * g
-                                grad_x_pad[n, iy, ix, c] += kernel[ky, kx, c, f] * g
-    grad_x = grad_x_pad[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
-    return grad_x, grad_kernel, grad_bias
+                                dkernel[ky, kx, c, f] += x_pad[n, iy, ix, c] * g
+                                dx_pad[n, iy, ix, c] += kernel[ky, kx, c, f] * g
+    dx = dx_pad[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
+    return dx, dkernel, dbias
 
 
 def maxpool2d_forward_loops(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
@@ -88,19 +88,54 @@ def maxpool2d_forward_loops(x, pool_size=(2, 2), strides=(2, 2), padding="valid"
     return out
 
 
-def maxpool2d_backward_loops(grad_out, x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+def maxpool2d_backward_loops(dout, x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
     """Each gradient goes to the (first) position of its window's maximum."""
     n_images, height, width, channels = x.shape
     ph, pw = pool_size
     sh, sw = strides
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
     x_pad = _pad_loops(x, pad_h, pad_w, -np.inf)
-    grad_pad = np.zeros_like(x_pad)
+    dx_pad = np.zeros_like(x_pad)
     for n in range(n_images):
         for oy in range(out_h):
             for ox in range(out_w):
                 for c in range(channels):
                     window = x_pad[n, oy * sh:oy * sh + ph, ox * sw:ox * sw + pw, c]
                     ky, kx = np.unravel_index(np.argmax(window), window.shape)
-                    grad_pad[n, oy * sh + ky, ox * sw + kx, c] += grad_out[n, oy, ox, c]
-    return grad_pad[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
+                    dx_pad[n, oy * sh + ky, ox * sw + kx, c] += dout[n, oy, ox, c]
+    return dx_pad[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
+
+
+def maxpool2d_argmax_loops(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """argmax[n, oy, ox, c] = the slot i * pool_w + j of the window's (first) maximum, uint8."""
+    n_images, _, _, channels = x.shape
+    ph, pw = pool_size
+    sh, sw = strides
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
+    x_pad = _pad_loops(x, pad_h, pad_w, -np.inf)
+    argmax = np.zeros((n_images, out_h, out_w, channels), dtype=np.uint8)
+    for n in range(n_images):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                for c in range(channels):
+                    window = x_pad[n, oy * sh:oy * sh + ph, ox * sw:ox * sw + pw, c]
+                    argmax[n, oy, ox, c] = np.argmax(window)   # row-major: i * pw + j
+    return argmax
+
+
+def maxpool2d_backward_argmax_loops(dout, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
+                                    padding="valid"):
+    """:func:`maxpool2d_backward_loops` from the forward pass's argmax instead of x."""
+    n_images, height, width, channels = x_shape
+    ph, pw = pool_size
+    sh, sw = strides
+    out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
+    dx_pad = np.zeros((n_images, height + sum(pad_h), width + sum(pad_w), channels),
+                      dtype=dout.dtype)
+    for n in range(n_images):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                for c in range(channels):
+                    ky, kx = divmod(int(argmax[n, oy, ox, c]), pw)
+                    dx_pad[n, oy * sh + ky, ox * sw + kx, c] += dout[n, oy, ox, c]
+    return dx_pad[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]

@@ -14,9 +14,8 @@ elementwise product:
 
 The sum over channels of ``U[k] * V[k]`` for each of the 16 positions k is a
 matrix product: (tiles x C) @ (C x F). So a convolution becomes 16 matrix
-products, each with 1/9 of im2col's columns, plus two cheap transforms; VGG16's
-convolutions run ~1.4x faster this way on the CPU (``benchmarks/``), with errors
-of a few float32 roundings (relative ~1e-6, tested against the direct sum).
+products, each with 1/9 of im2col's columns, plus two cheap transforms: fewer
+multiplies for errors of a few float32 roundings (tested against the direct sum).
 
 Layout, as everywhere in minicnn (channels-last):
 
@@ -25,16 +24,16 @@ Layout, as everywhere in minicnn (channels-last):
     tiles    one per 2x2 output block: tiles_h = ceil(OH / 2) rows of tiles_w = ceil(OW / 2)
     V        (tiles, 16, C);  M (tiles, 16, F)
 
-This module is the readable NumPy version (``conv2d_forward``); the layers use
-the numba kernels in ``cpu_kernels`` (``winograd_input`` / ``winograd_output``),
-which do the same transforms tile by tile in the cache, and the tests prove the
-three equal to the plain convolution.
+This module is the readable NumPy version (:func:`forward`, :func:`kernel_grad`);
+the engine runs the numba kernels of ``engine.cpu_kernels.winograd``, which do the
+same transforms tile by tile in the cache, and the tests prove them equal to the
+plain convolution.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .conv import conv_geometry
+from .padding import conv_geometry
 
 # The transforms of F(2x2, 3x3), from Lavin & Gray (2015).
 B_T = np.array([[1, 0, -1, 0],
@@ -70,10 +69,12 @@ def transform_kernel(kernel):
     return (gg @ kernel.reshape(9, channels * filters)).reshape(16, channels, filters)
 
 
-def conv2d_forward(x, kernel, bias=None, padding="valid"):
+def forward(x, kernel, bias=None, padding="valid"):
     """A 3x3, stride-1 convolution by F(2x2, 3x3), in plain NumPy: x (N, H, W, C) -> (N, OH, OW, F).
 
     Equals ``conv.conv2d_forward(x, kernel, bias, (1, 1), padding)`` up to float32 rounding.
+    Its input gradient is the same correlation of dz with :func:`flip_kernel`'s kernel,
+    padded by 2 - pad on each side.
     """
     _check_kernel(kernel)
     out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, (3, 3), (1, 1), padding)
@@ -81,32 +82,18 @@ def conv2d_forward(x, kernel, bias=None, padding="valid"):
     return out if bias is None else (out + bias).astype(x.dtype)
 
 
-def conv2d_input_grad(grad_z, kernel, x_shape, padding="valid"):
-    """dLoss/dx of a 3x3, stride-1 convolution: (N, OH, OW, F) -> (N, H, W, C), by F(2x2, 3x3).
-
-    Input pixel (y, x) reached output (y - i + pad_top, x - j + pad_left) through tap (i, j),
-    so the gradient is a correlation of grad_z with the kernel turned by 180 degrees (and
-    its channel axes swapped), padded by 2 - pad on each side.
-    """
-    _check_kernel(kernel)
-    _, height, width, _ = x_shape
-    _, _, pad_h, pad_w = conv_geometry(x_shape, (3, 3), (1, 1), padding)
-    turned = flip_kernel(kernel)
-    return _correlate(grad_z, turned, 2 - pad_h[0], 2 - pad_w[0], height, width)
-
-
 def flip_kernel(kernel):
     """(3, 3, C, F) -> (3, 3, F, C): turned by 180 degrees, in and out channels swapped."""
     return np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
 
 
-def conv2d_filter_grad(x, grad_z, padding="valid"):
+def kernel_grad(x, dz, padding="valid"):
     """dLoss/dkernel of a 3x3, stride-1 convolution by F(3x3, 2x2): -> (3, 3, C, F).
 
-    The kernel gradient sum over (n, y, x) of x[n, y+i-pad, x+j-pad, c] * grad_z[n, y, x, f] is
+    The kernel gradient sum over (n, y, x) of x[n, y+i-pad, x+j-pad, c] * dz[n, y, x, f] is
     itself a small correlation: 3 "outputs" (the taps) from a 2-tap "filter" (a 2x2 block
-    of grad_z) over a 4-input tile. Its Winograd form uses the same matrices, transposed:
-    with Z = A g A^T for each 2x2 block g of grad_z (A = A_T.T) and V = B^T d B for the
+    of dz) over a 4-input tile. Its Winograd form uses the same matrices, transposed:
+    with Z = A g A^T for each 2x2 block g of dz (A = A_T.T) and V = B^T d B for the
     4x4 input tile d under it, the gradient is G^T (sum over tiles of Z * V) G.
     """
     n, _, _, channels = x.shape
@@ -114,16 +101,16 @@ def conv2d_filter_grad(x, grad_z, padding="valid"):
     tiles_h, tiles_w = tile_counts(out_h, out_w)
     v = np.einsum("ia,ntwabc,jb->ntwijc", B_T, _patches(x, pad_h[0], pad_w[0], tiles_h, tiles_w),
                   B_T)
-    # grad_z in 2x2 blocks, zeros where the last blocks stick out of an odd size
-    blocks = np.zeros((n, 2 * tiles_h, 2 * tiles_w, grad_z.shape[3]), dtype=grad_z.dtype)
-    blocks[:, :out_h, :out_w] = grad_z
+    # dz in 2x2 blocks, zeros where the last blocks stick out of an odd size
+    blocks = np.zeros((n, 2 * tiles_h, 2 * tiles_w, dz.shape[3]), dtype=dz.dtype)
+    blocks[:, :out_h, :out_w] = dz
     blocks = blocks.reshape(n, tiles_h, 2, tiles_w, 2, -1).transpose(0, 1, 3, 2, 4, 5)
     z = np.einsum("ia,ntwabf,jb->ntwijf", A_T.T, blocks, A_T.T)   # A g A^T
     summed = np.einsum("ntwijc,ntwijf->ijcf", v, z)                # sum over tiles of Z * V
-    return untransform_filter_grad(summed.reshape(16, channels, -1)).astype(x.dtype)
+    return untransform_kernel_grad(summed.reshape(16, channels, -1)).astype(x.dtype)
 
 
-def untransform_filter_grad(summed):
+def untransform_kernel_grad(summed):
     """G^T X G for every (channel, filter): (16, C, F) sums over tiles of Z * V -> (3, 3, C, F)."""
     _, channels, filters = summed.shape
     gg = np.kron(G.T, G.T).astype(summed.dtype)                      # (9, 16)

@@ -22,10 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import get_array_module
-from .conv import conv_geometry
+from ..ops.padding import conv_geometry
 
 _kernels: dict = {}   # (name, index type) -> compiled cupy.ElementwiseKernel
-enabled = True        # False: run the portable CuPy code of conv.py / pooling.py instead
+FUSED = True          # it has bias_relu_, relu_backward and the optimizer steps
+enabled = True        # False: run the portable CuPy code of ops.conv / ops.pooling instead
 
 # Shared by the kernels: split the flat index i of an (N, H, W, C) element.
 _SPLIT_NHWC = """
@@ -163,7 +164,7 @@ def usable(x) -> bool:
 
 
 # --------------------------------------------------------------------------
-# Wrappers with the signatures of the NumPy functions in conv.py / pooling.py.
+# Wrappers with the signatures of the NumPy functions in ops.conv / ops.pooling.
 
 def _geometry(x_shape, window, strides, padding, window_names=("kh", "kw")):
     """The constants a window kernel is compiled with (see ``_kernel``)."""
@@ -230,7 +231,7 @@ def bias_relu_(z, bias):
 
 def sgd_momentum_(param, velocity, grad, lr, momentum, nesterov):
     """One SGD-with-momentum step on ``param`` and ``velocity``, in place, in one kernel
-    (the NumPy-style code in ``optimizers.SGD`` launches four)."""
+    (the array code of ``optimizers.SGD`` launches four)."""
     t = param.dtype.type
     _kernel(get_array_module(param), "sgd_momentum", {}, param)(
         grad, t(lr), t(momentum), bool(nesterov), param, velocity)

@@ -1,28 +1,24 @@
-"""Every core for the CPU kernels: a batch cut into pieces, one thread per core.
+"""Every core for the CPU kernels: the batch cut into chunks, one thread per core.
 
-Each numba kernel in ``cpu_kernels`` runs on one core, and the matrix
-products of a convolution are too skinny ((5625 x 288) @ (288 x 32) per image
-for the tutorial's second layer) for OpenBLAS to spread well over several.
-So on the CPU minicnn parallelises the other way round: the batch is cut into
-pieces, each thread takes whole pieces through im2col -> matrix product ->
-bias + ReLU while the piece is still in its core's cache, and BLAS runs on
-one thread inside each piece. Measured on a 2-core machine, the tutorial's
-second convolution, forward, batch 32: 37.8 ms with BLAS on both cores,
-24.4 ms as two threads of pieces.
+Each numba kernel runs on one core, and the matrix products of a convolution are
+too skinny ((5625 x 288) @ (288 x 32) per image for the tutorial's second layer) for
+OpenBLAS to spread well over several. So on the CPU minicnn parallelises the other
+way round: the work is cut into chunks (slices of the batch, or of one image's rows),
+each thread takes whole chunks through im2col -> matrix product -> bias + ReLU while
+the chunk is still in its core's cache, and BLAS runs on one thread inside each chunk
+(benchmarks/results/ has the timings of both ways).
 
-BLAS has to stay on one thread for the whole step, not only inside the
-pieces: after a multi-threaded product, OpenBLAS's own threads keep spinning
-for a while and fight ours for the cores (a step once measured 5x slower).
-``Sequential.forward`` and ``backward`` therefore run under
-:func:`single_threaded_blas`, and so does every :func:`map_pieces`.
+BLAS has to stay on one thread for the whole step, not only inside the chunks:
+after a multi-threaded product, OpenBLAS's own threads keep spinning for a while
+and fight ours for the cores. ``Sequential.forward`` and ``backward`` therefore run
+under :func:`single_threaded_blas`, and so does every :func:`map_chunks`.
 
-Results do not depend on the number of threads: every piece is computed on
-its own and the caller combines the pieces' results in piece order, as one
-thread would.
+Results do not depend on the number of threads: every chunk is computed on its own
+and the caller combines the chunks' results in chunk order, as one thread would.
 
 The number of threads: ``MINICNN_CPU_THREADS`` if set, else the cores this
 process may run on. One thread, or no ``threadpoolctl`` (needed to pin BLAS
-to one thread), runs the pieces one after another in the calling thread.
+to one thread), runs the chunks one after another in the calling thread.
 """
 from __future__ import annotations
 
@@ -99,25 +95,25 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def parallel() -> bool:
-    """Whether :func:`map_pieces` runs pieces on several threads here."""
+    """Whether :func:`map_chunks` runs chunks on several threads here."""
     return thread_count() > 1 and threadpoolctl is not None and bool(_blas_libraries())
 
 
-def map_pieces(function, pieces, enabled=True):
-    """``[function(piece, worker) for piece in pieces]``, pieces shared among the threads.
+def map_chunks(function, chunks, enabled=True):
+    """``[function(chunk, worker) for chunk in chunks]``, chunks shared among the threads.
 
-    Thread ``worker`` (0 .. threads-1) takes one contiguous run of the pieces, in
+    Thread ``worker`` (0 .. threads-1) takes one contiguous run of the chunks, in
     order, so ``worker`` can pick that thread's scratch buffers. The results come
-    back in piece order. ``enabled=False`` (a GPU array, say) runs everything here.
+    back in chunk order. ``enabled=False`` (a GPU array, say) runs everything here.
     """
-    pieces = list(pieces)
-    workers = min(thread_count(), len(pieces)) if enabled and parallel() else 1
+    chunks = list(chunks)
+    workers = min(thread_count(), len(chunks)) if enabled and parallel() else 1
     if workers <= 1:
-        return [function(piece, 0) for piece in pieces]
-    bounds = [len(pieces) * w // workers for w in range(workers + 1)]
+        return [function(chunk, 0) for chunk in chunks]
+    bounds = [len(chunks) * w // workers for w in range(workers + 1)]
 
     def run(worker):
-        return [function(piece, worker) for piece in pieces[bounds[worker]:bounds[worker + 1]]]
+        return [function(chunk, worker) for chunk in chunks[bounds[worker]:bounds[worker + 1]]]
 
     with single_threaded_blas():
         others = [_pool().submit(run, worker) for worker in range(1, workers)]
@@ -130,34 +126,34 @@ def map_pieces(function, pieces, enabled=True):
     return results
 
 
-WAVE_PIECES = 8
+CHUNKS_PER_GROUP = 8
 
 
-def sum_pieces(function, pieces, enabled=True):
-    """The sum over pieces of ``function(piece, worker)`` (arrays, or tuples of arrays).
+def sum_chunks(function, chunks, enabled=True):
+    """The sum over chunks of ``function(chunk, worker)`` (arrays, or tuples of arrays).
 
-    The pieces run in waves of ``WAVE_PIECES`` (or one per thread, if more), and each
-    wave's results are added to the total in piece order before the next wave starts:
-    the same sum, in the same order, on any number of threads, with a bounded number
-    of partial results in memory (VGG16's deepest kernels: 16 MB each).
+    The chunks run in groups of ``CHUNKS_PER_GROUP`` (or one per thread, if more), and
+    each group's results are added to the total in chunk order before the next group
+    starts: the same sum, in the same order, on any number of threads, with a bounded
+    number of partial results in memory (VGG16's deepest kernels: 16 MB each).
     """
-    pieces = list(pieces)
-    wave = max(WAVE_PIECES, thread_count()) if enabled and parallel() else 1
+    chunks = list(chunks)
+    group = max(CHUNKS_PER_GROUP, thread_count()) if enabled and parallel() else 1
     total = None
-    for start in range(0, len(pieces), wave):
-        for part in map_pieces(function, pieces[start:start + wave], enabled):
-            parts = part if isinstance(part, tuple) else (part,)
+    for start in range(0, len(chunks), group):
+        for result in map_chunks(function, chunks[start:start + group], enabled):
+            terms = result if isinstance(result, tuple) else (result,)
             if total is None:
-                total = [p.copy() for p in parts]
+                total = [term.copy() for term in terms]
             else:
-                for sum_so_far, p in zip(total, parts):
-                    sum_so_far += p
+                for sum_so_far, term in zip(total, terms):
+                    sum_so_far += term
     if total is None:
-        raise ValueError("sum_pieces needs at least one piece")
-    return tuple(total) if isinstance(part, tuple) else total[0]
+        raise ValueError("sum_chunks needs at least one chunk")
+    return tuple(total) if isinstance(result, tuple) else total[0]
 
 
-def batch_slices(n, enabled=True):
-    """Slices that cut a batch of ``n`` into one contiguous piece per thread."""
+def batch_chunks(n, enabled=True):
+    """Slices that cut a batch of ``n`` into one contiguous chunk per thread."""
     workers = max(1, min(thread_count(), n) if enabled and parallel() else 1)
     return [slice(n * w // workers, n * (w + 1) // workers) for w in range(workers)]
