@@ -104,7 +104,7 @@ def per_layer(model, x, repeats, sync, ceiling):
     for index, layer in enumerate(model.layers):
         y = layer.forward(h, training=True)                      # warm-up
         grad = y * 0 + 1e-3                                      # same shape and device
-        del y   # a held output stops the layer from reusing its array (see Layer._recycle)
+        del y   # a held output stops the layer from reusing its array (see engine.scratch)
         need_input_grad = index > 0
 
         def backward(layer=layer, grad=grad, first=not need_input_grad):

@@ -106,11 +106,6 @@ def to_numpy(x):
     return np.asarray(x)
 
 
-def to_scalar(x) -> float:
-    """A Python float from a 0-d array on either device (one device-to-host copy)."""
-    return float(to_numpy(x))
-
-
 def synchronize(x=None) -> None:
     """Wait for queued GPU work (for honest timings); a no-op on the CPU."""
     if _cupy is not None and (x is None or is_gpu_array(x)):
