@@ -102,8 +102,14 @@ def test_include_top_is_refused_with_an_explanation():
         VGG16(include_top=True)
 
 
-def test_imagenet_name_asks_for_a_path():
-    with pytest.raises(ValueError, match="pass the path of the Keras weight file"):
+def test_imagenet_without_the_weight_file_says_where_to_put_it(tmp_path, monkeypatch):
+    """weights='imagenet' loads Keras's cached file (tests/test_keras2_names.py loads the
+    real one); with none anywhere, one line names the file and the folder."""
+    monkeypatch.delenv("MINICNN_VGG16_WEIGHTS", raising=False)
+    monkeypatch.delenv("KERAS_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))           # no ~/.keras/models here
+    with pytest.raises(ValueError, match=r"vgg16_weights_tf_dim_ordering_tf_kernels_notop\.h5"
+                                         r".*~/\.keras/models"):
         VGG16(weights="imagenet")
 
 
