@@ -27,6 +27,7 @@ from . import optimizers as optimizers_module
 from .backend import device, get_array_module, prefetch_to_device, to_device, to_numpy
 from .callbacks import Callback, History, ProgressBar
 from .io_utils import atomic_path
+from .keras2 import Keras2Methods
 from .random import new_generator
 from .saving import read_model
 
@@ -56,7 +57,7 @@ def _has_epochs(x):
     return callable(getattr(x, "epoch", None))
 
 
-class Sequential:
+class Sequential(Keras2Methods):
     """Layers applied one after the other.
 
     >>> model = Sequential([Conv2D(8, 3, activation="relu", input_shape=(28, 28, 1)),
