@@ -21,9 +21,7 @@ import datetime
 import json
 import os
 import platform
-import re
 import shutil
-import sys
 import tempfile
 import time
 
@@ -31,64 +29,17 @@ import numpy as np
 import PIL
 from PIL import Image
 
+from minicnn.bench.output import (add_output_options, command_line,  # noqa: F401
+                                  cpu_model, machine_name, output_folder)
 from minicnn.data import ImageDataGenerator, organize_kaggle_split, write_shapes_directory
 from minicnn.data.iterator import INTERPOLATIONS, default_workers
 from minicnn.io_utils import atomic_write_text
 from minicnn import locate
-from minicnn.runs import portable_command
 
 DATA_VARIABLE = locate.DATA_VARIABLE
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 TARGET = (150, 150)
 BATCH = 32
 TARGET_IMAGES_PER_S = 400
-
-
-def machine_name():
-    """A file-name-safe host name plus the core count, e.g. ``box-2cpu``."""
-    node = re.sub(r"[^A-Za-z0-9_.-]+", "-", platform.node() or "machine").strip("-")
-    return f"{node}-{os.cpu_count()}cpu"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-# -- shared by the benchmarks: where results go, and how they name paths ----------------
-def add_output_options(parser, name):
-    """--write (the committed results folder) or --out DIR; default a new run folder."""
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--write", action="store_true",
-                       help="write the results into benchmarks/results/ (the committed ones)")
-    where.add_argument("--out", metavar="DIR",
-                       help=f"write the results into DIR (default: a new "
-                       f"runs/{name}-<date>-<time>)")
-
-
-def output_folder(args, name):
-    """The folder chosen by :func:`add_output_options`, created. Benchmark files are
-    named per machine, so an explicit folder may already hold other machines' results."""
-    if args.write:
-        return RESULTS_DIR
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        return args.out
-    from minicnn.runs import prepare_run_folder
-
-    return prepare_run_folder(None, default_name=name)
-
-
-
-def command_line(module, argv=None):
-    """``python -m <module> <arguments>`` as run, with absolute paths made portable."""
-    return portable_command(f"python -m {module}", sys.argv[1:] if argv is None else argv)
 
 
 def find_photos(data):

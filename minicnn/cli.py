@@ -9,7 +9,7 @@
     minicnn submit runs/a/model.h5 ~/kaggle/test1 submission.csv
     minicnn features data/train --weights vgg16_notop.h5
     minicnn compare runs/a runs/b --plot compare.png
-    minicnn bench                                 # the benchmarks (source checkout only)
+    minicnn bench --device cpu --quick            # the speed benchmark
 
 Every subcommand has ``--help``. Errors are one line on stderr and exit code 1
 (2 for a wrong command line); ``--debug`` shows the full traceback instead.
@@ -381,57 +381,13 @@ def cmd_compare(args):
         print(f"plot written to {args.plot}")
 
 
-def _is_checkout(folder):
-    """A source checkout of minicnn: the package and the benchmarks side by side."""
-    return (os.path.isfile(os.path.join(folder, "benchmarks", "run.py"))
-            and os.path.isfile(os.path.join(folder, "minicnn", "__init__.py")))
-
-
-def _find_checkout():
-    """The source checkout this minicnn comes from (an editable install), else the one
-    the current folder lies in; None when neither is one."""
-    candidates = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-    folder = os.path.abspath(os.getcwd())
-    while True:
-        candidates.append(folder)
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    return next((folder for folder in candidates if _is_checkout(folder)), None)
-
-
-def _import_benchmarks():
-    """``benchmarks.run`` of a source checkout, or None when there is none."""
-    import importlib
-
-    checkout = _find_checkout()
-    if checkout is None:
-        return None
-    # The checkout goes first on the path, and a 'benchmarks' imported from elsewhere
-    # (another package of that name) is forgotten, so that this checkout's is imported.
-    if checkout in sys.path:
-        sys.path.remove(checkout)
-    sys.path.insert(0, checkout)
-    for name in [name for name in sys.modules if name.split(".")[0] == "benchmarks"]:
-        module_file = getattr(sys.modules[name], "__file__", None) or ""
-        if not os.path.abspath(module_file).startswith(os.path.join(checkout, "")):
-            del sys.modules[name]
-    try:
-        return importlib.import_module("benchmarks.run")
-    except ImportError as error:
-        raise CommandError(f"the benchmarks of {checkout} cannot be imported: {error}") \
-            from error
-
-
 def cmd_bench(args):
-    module = _import_benchmarks()
-    if module is None or not hasattr(module, "main"):
-        raise CommandError("no source checkout found (the benchmarks/ folder is not "
-                           "installed with minicnn): run 'minicnn bench' inside a clone of the "
-                           "source repository")
-    status = module.main(args.bench_args)
-    return status if isinstance(status, int) else 0
+    from .bench import runner
+
+    # The command as typed: what follows 'bench' (global options such as --debug precede it).
+    typed = args.argv[args.argv.index("bench") + 1:] if "bench" in args.argv else []
+    runner.run(args, runner.command_line("minicnn bench", typed))
+    return 0
 
 
 # -- the parser ---------------------------------------------------------------------------
@@ -559,22 +515,24 @@ def build_parser():
                    "val_loss, accuracy or loss")
     p.add_argument("--plot", default=None, help="also save the curves as this PNG")
 
-    p = command("bench", cmd_bench, "run the benchmarks (from a source checkout)",
-                "Run benchmarks/run.py of the source checkout minicnn is installed from "
-                "(pip install -e), or of the checkout the current folder is in; arguments "
-                "after 'bench' are passed on to it.")
-    p.epilog = "Other arguments go to benchmarks.run (see 'python -m benchmarks.run --help')."
+    p = command("bench", cmd_bench, "run the speed benchmark",
+                "Time minicnn layer by layer and end to end, against Keras and PyTorch when "
+                "they are installed (the report says which were skipped, and why); the same "
+                "as 'python -m benchmarks.run' in a source checkout. --write (the committed "
+                "benchmarks/results/) needs a source checkout; --smoke only checks that it "
+                "runs.")
+    from .bench.runner import add_arguments as add_bench_arguments
+
+    add_bench_arguments(p)
     return parser
 
 
 def main(argv=None):
     """Entry point of the ``minicnn`` command; returns the exit code."""
     parser = build_parser()
-    # Only 'bench' takes arguments it does not know: they are benchmarks.run's.
-    args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "bench":
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    args.bench_args = unknown
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None:
         parser.print_help()
         return 2

@@ -6,8 +6,9 @@ import pytest
 
 import minicnn
 from minicnn import locate
+from minicnn.bench import output, runner as run
 
-run = pytest.importorskip("benchmarks.run", reason="needs a source checkout (benchmarks/)")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _net():
@@ -40,29 +41,28 @@ def test_workload_flops_skip_the_first_layers_input_gradient_in_training():
 
 
 # -- where the benchmarks write, and how they name paths --------------------------------
-pipeline = pytest.importorskip("benchmarks.data_pipeline")
 
 
 def _output_args(argv):
     import argparse
 
     parser = argparse.ArgumentParser()
-    pipeline.add_output_options(parser, "bench")
+    output.add_output_options(parser, "bench")
     return parser.parse_args(argv)
 
 
 def test_results_go_to_a_new_run_folder_unless_write_or_out(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    first = pipeline.output_folder(_output_args([]), "bench")
-    second = pipeline.output_folder(_output_args([]), "bench")
+    first = output.output_folder(_output_args([]), "bench")
+    second = output.output_folder(_output_args([]), "bench")
     assert first != second                                 # never the same folder twice
     for folder in (first, second):
         assert os.path.dirname(folder) == "runs" and os.path.basename(folder).startswith("bench-")
         assert os.listdir(folder) == []
-    assert pipeline.output_folder(_output_args(["--out", "mine"]), "bench") == "mine"
+    assert output.output_folder(_output_args(["--out", "mine"]), "bench") == "mine"
     assert (tmp_path / "mine").is_dir()
-    written = pipeline.output_folder(_output_args(["--write"]), "bench")
-    assert os.path.samefile(written, os.path.join(os.path.dirname(run.__file__), "results"))
+    written = output.output_folder(_output_args(["--write"]), "bench")
+    assert os.path.samefile(written, os.path.join(REPO, "benchmarks", "results"))
     with pytest.raises(SystemExit):
         _output_args(["--write", "--out", "x"])
 
@@ -74,7 +74,7 @@ def test_recorded_command_names_paths_without_this_machines_folders(tmp_path, mo
     monkeypatch.setenv("HOME", str(tmp_path / "home" / "me"))
     photos = str(tmp_path / "work" / "shared" / "data" / "train")     # beside the clone
     weights = str(tmp_path / "home" / "me" / "w.h5")
-    command = pipeline.command_line("benchmarks.epoch", ["--data", photos, "--n", "10",
+    command = output.command_line("benchmarks.epoch", ["--data", photos, "--n", "10",
                                                          "--out", str(repo / "out")])
     assert command == "python -m benchmarks.epoch --data ../shared/data/train --n 10 --out out"
     assert locate.portable_path(weights) == os.path.join("~", "w.h5")
@@ -82,6 +82,8 @@ def test_recorded_command_names_paths_without_this_machines_folders(tmp_path, mo
 
 
 def test_photos_come_from_the_argument_or_the_environment(tmp_path, monkeypatch):
+    pipeline = pytest.importorskip("benchmarks.data_pipeline",
+                                   reason="needs a source checkout (benchmarks/)")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "train").mkdir()
     monkeypatch.delenv("MINICNN_DATA", raising=False)

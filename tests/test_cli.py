@@ -3,7 +3,6 @@ import csv
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -202,19 +201,36 @@ def test_demo_quick_uses_the_tutorials_settings(tmp_path, monkeypatch, capsys):
     assert "best validation accuracy 0.5000 at epoch 1 of 3" in capsys.readouterr().out
 
 
-def test_bench_runs_benchmarks_main(monkeypatch):
+def test_bench_runs_the_packaged_benchmark_with_its_options(monkeypatch):
+    from minicnn.bench import runner
+
     calls = []
-    fake = types.SimpleNamespace(main=lambda argv: calls.append(argv) or 0)
-    monkeypatch.setattr(cli, "_import_benchmarks", lambda: fake)
-    assert cli.main(["bench", "--quick", "--out", "x"]) == 0
-    assert calls == [["--quick", "--out", "x"]]
+    monkeypatch.setattr(runner, "run", lambda args, command: calls.append((args, command)))
+    assert cli.main(["bench", "--quick", "--out", "x", "--no-references", "--device", "cpu"]) == 0
+    (args, command), = calls
+    assert (args.quick, args.out, args.no_references, args.device, args.write) == \
+        (True, "x", True, "cpu", False)
+    assert command == "minicnn bench --quick --out x --no-references --device cpu"
+    assert cli.main(["--debug", "bench", "--smoke"]) == 0
+    assert calls[-1][1] == "minicnn bench --smoke" and calls[-1][0].smoke
+    for wrong in (["bench", "--write", "--out", "x"], ["bench", "--no-such-option"],
+                  ["bench", "--device", "tpu"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(wrong)
+        assert exit_info.value.code == 2
 
 
-def test_bench_outside_a_checkout_is_one_clear_line(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_import_benchmarks", lambda: None)
-    assert cli.main(["bench"]) == 1
+def test_bench_write_outside_a_checkout_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    from minicnn.bench import output
+
+    # minicnn installed elsewhere (not beside a benchmarks/ folder), started outside a clone
+    monkeypatch.setattr(output, "__file__",
+                        str(tmp_path / "site-packages" / "minicnn" / "bench" / "output.py"))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["bench", "--write", "--device", "cpu", "--smoke"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "source repository" in err
+    assert err.count("\n") == 1 and "source checkout" in err and "--out" in err
+    assert os.listdir(tmp_path) == []          # refused before measuring or writing
 
 
 def test_errors_are_one_line_unless_debug(tmp_path, capsys):

@@ -201,49 +201,24 @@ def test_submit_shows_progress(tmp_path, monkeypatch):
     assert [(bar.total, bar.count) for bar in bars] == [(3, 3)]
 
 
-@pytest.fixture
-def restore_imports(monkeypatch):
-    """Undo what importing a fake 'benchmarks' package changes."""
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    saved = {name: module for name, module in sys.modules.items()
-             if name.split(".")[0] == "benchmarks"}
-    yield
-    for name in [name for name in sys.modules if name.split(".")[0] == "benchmarks"]:
-        del sys.modules[name]
-    sys.modules.update(saved)
+def test_bench_write_goes_to_the_checkout_it_is_started_in(tmp_path, monkeypatch, capsys):
+    from minicnn.bench import output
 
-
-def test_bench_runs_from_the_checkout_it_is_started_in(tmp_path, monkeypatch, capsys,
-                                                       restore_imports):
     # minicnn installed elsewhere (not beside a benchmarks/ folder)...
-    monkeypatch.setattr(cli, "__file__", str(tmp_path / "site-packages" / "minicnn" / "cli.py"))
-    # ... and started inside a source checkout.
+    monkeypatch.setattr(output, "__file__",
+                        str(tmp_path / "site-packages" / "minicnn" / "bench" / "output.py"))
+    # ... and started inside a source checkout: --write goes to its benchmarks/results/.
     checkout = tmp_path / "clone"
     (checkout / "minicnn").mkdir(parents=True)
     (checkout / "minicnn" / "__init__.py").write_text("")
     (checkout / "benchmarks").mkdir()
-    (checkout / "benchmarks" / "__init__.py").write_text("")
-    (checkout / "benchmarks" / "run.py").write_text(
-        "def main(argv):\n    print('benchmarks of the clone', argv)\n    return 0\n")
+    (checkout / "benchmarks" / "run.py").write_text("")
     monkeypatch.chdir(checkout / "minicnn")
-    assert cli.main(["bench", "--quick"]) == 0
-    assert "benchmarks of the clone ['--quick']" in capsys.readouterr().out
+    assert output.results_folder() == str(checkout / "benchmarks" / "results")
     monkeypatch.chdir(tmp_path)                               # not a checkout
-    assert cli.main(["bench"]) == 1
+    assert cli.main(["bench", "--write"]) == 1
     err = one_error_line(capsys.readouterr().err, "bench")
-    assert "no source checkout found" in err
-
-
-def test_bench_reports_a_broken_import_as_such(tmp_path, monkeypatch, capsys, restore_imports):
-    monkeypatch.setattr(cli, "__file__", str(tmp_path / "minicnn" / "cli.py"))
-    (tmp_path / "minicnn").mkdir()
-    (tmp_path / "minicnn" / "__init__.py").write_text("")
-    (tmp_path / "benchmarks").mkdir()
-    (tmp_path / "benchmarks" / "__init__.py").write_text("")
-    (tmp_path / "benchmarks" / "run.py").write_text("import a_module_that_is_not_there\n")
-    assert cli.main(["bench"]) == 1
-    err = one_error_line(capsys.readouterr().err, "bench")
-    assert "cannot be imported" in err and "a_module_that_is_not_there" in err
+    assert "source checkout" in err
 
 
 # -- 19: synthetic data is called synthetic ------------------------------------------------
