@@ -3,7 +3,9 @@
 Three engines, the same numbers to float32 rounding (``tests/test_engines.py``):
 
 * ``"reference"``: every layer through the plain loops of ``ops.reference`` (slow: for
-  stepping through a convolution in a debugger);
+  stepping through a convolution in a debugger); Flatten, Dropout and Activation run
+  the same array code as in the other engines: a reshape, a mask and an elementwise
+  function have no loop version that would show more;
 * ``"numpy"``: the plain im2col code of ``ops`` on NumPy or CuPy arrays;
 * ``"fast"`` (the default): the fastest this device has, numba kernels, threads,
   Winograd and fusion on the CPU, CuPy kernels on the GPU; the ``"numpy"`` code where
@@ -30,7 +32,12 @@ _current = _checked(os.environ.get("MINICNN_ENGINE", "").strip() or "fast")
 
 
 def set_engine(name: str) -> None:
-    """Run every layer from now on with ``"reference"``, ``"numpy"`` or ``"fast"``."""
+    """Run every layer from now on with ``"reference"``, ``"numpy"`` or ``"fast"``.
+
+    ``"reference"`` runs the convolution, pooling and dense layers through plain loops;
+    Flatten, Dropout and Activation have no loop version to show (a reshape, a mask, an
+    elementwise function) and run the same code under every engine.
+    """
     global _current
     _current = _checked(name)
 

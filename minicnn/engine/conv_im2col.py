@@ -1,10 +1,10 @@
 """Conv2D by im2col + one matmul, the batch in chunks shared among the CPU's threads.
 
-A chunk is a slice of the batch (whole images) or, on the CPU when one image's im2col
-matrix exceeds ``settings.CPU_CHUNK_BYTES`` (VGG16's first blocks: 50 MB an image), a
-slice of one image's output rows. Each thread takes its chunks through im2col ->
-matmul -> bias + ReLU while the chunk's matrix is still in its core's cache, in its own
-scratch buffers; every chunk writes its own slice of the output.
+A chunk is some whole images of the batch or, on the CPU when one image's im2col
+matrix exceeds ``settings.CPU_CHUNK_BYTES`` (VGG16's first blocks: 50 MB an image),
+some output rows of one image. Each thread takes its chunks through im2col -> matmul
+-> bias + ReLU while the chunk's matrix is still in its core's cache, in its own
+scratch buffers; every chunk writes its own rows of the output.
 """
 from __future__ import annotations
 
@@ -94,7 +94,6 @@ def forward(layer, x, z, fused, training, pool=None):
     cols = threads.map_chunks(convolve, chunks, enabled=kernels is cpu_kernels)[-1]
     whole_batch = len(chunks) == 1 and chunks[0][1] is None
     return cols if training and whole_batch else None
-
 
 
 def backward(layer, dout, x, relu_y, cols, need_input_grad):

@@ -2,7 +2,8 @@
 
 On the CPU a large kernel is multiplied in chunks of rows or columns shared among the
 threads (BLAS itself runs on one thread during a step, see ``threads``); each chunk
-writes its own part of the result, so the numbers do not depend on the thread count.
+writes its own rows or columns of the result, so the numbers do not depend on the
+thread count.
 """
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ def dense_backward(layer, dout, x, y):
     return dx, grads
 
 
-def _product(a, b, split, chunk, kernel_size):
-    """a @ b; for a large kernel with the CPU kernels, in chunks of ``chunk`` rows of a
+def _product(a, b, split, chunk_size, kernel_size):
+    """a @ b; for a large kernel with the CPU kernels, in chunks of ``chunk_size`` rows of a
     (``split="rows"``) or columns of b, shared among the threads. The engine "reference"
     multiplies with loops (``_loops``)."""
     if engine_name() == "reference":
@@ -44,13 +45,13 @@ def _product(a, b, split, chunk, kernel_size):
         return a @ b
     out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
     length = a.shape[0] if split == "rows" else b.shape[1]
-    chunks = [slice(start, start + chunk) for start in range(0, length, chunk)]
+    chunks = [slice(start, start + chunk_size) for start in range(0, length, chunk_size)]
 
-    def multiply(part, _worker):
+    def multiply(chunk, _worker):
         if split == "rows":
-            np.matmul(a[part], b, out=out[part])
+            np.matmul(a[chunk], b, out=out[chunk])
         else:
-            np.matmul(a, b[:, part], out=out[:, part])
+            np.matmul(a, b[:, chunk], out=out[:, chunk])
 
     threads.map_chunks(multiply, chunks)
     return out

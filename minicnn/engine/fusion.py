@@ -85,7 +85,7 @@ def backward_pair(conv, pool, dout, need_input_grad=True):
     output (N, OH // ph, OW // pw, F) -> dx; fills ``conv.grads``.
 
     Only the pixel that won its window gets a gradient, and ReLU's backward keeps it if
-    the maximum was > 0. The RGB planes and the Winograd transforms read that straight
+    the maximum is > 0. The RGB planes and the Winograd transforms read that straight
     from the pooled arrays; otherwise dz (N, OH, OW, F) is built first, by the pooling's
     backward pass.
     """

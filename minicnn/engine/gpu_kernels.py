@@ -96,9 +96,9 @@ _SOURCES = {
         out = best;
         argmax = (unsigned char)best_slot;
         """),
-    # grad_x[n, iy, ix, c] = sum of grad_out over the windows whose argmax is this pixel
+    # dx[n, iy, ix, c] = sum of dout over the windows whose argmax is this pixel
     "maxpool_backward": (
-        "raw T grad_out, raw uint8 argmax", "T grad_x",
+        "raw T dout, raw uint8 argmax", "T dx",
         _SPLIT_NHWC + """
         T total = 0;
         for (int pi = 0; pi < ph; ++pi) {
@@ -109,14 +109,14 @@ _SOURCES = {
                 const IDX tx = ix + pad_left - pj;
                 if (tx < 0 || tx % sw != 0 || tx / sw >= out_w) continue;
                 const IDX o = ((n * out_h + oy) * out_w + tx / sw) * channels + c;
-                if (argmax[o] == pi * pw + pj) total += grad_out[o];
+                if (argmax[o] == pi * pw + pj) total += dout[o];
             }
         }
-        grad_x = total;
+        dx = total;
         """),
     # in place: z = max(z + bias, 0); NaN stays NaN
     "bias_relu": ("T bias", "T z", "const T v = z + bias; z = v < (T)0 ? (T)0 : v;"),
-    "relu_backward": ("T grad_y, T y", "T grad_z", "grad_z = y > (T)0 ? grad_y : (T)0;"),
+    "relu_backward": ("T dout, T y", "T dz", "dz = y > (T)0 ? dout : (T)0;"),
     # SGD with momentum, in place: the formulas of optimizers.SGD in one pass
     "sgd_momentum": (
         "T grad, T lr, T momentum, bool nesterov", "T param, T velocity",
@@ -212,15 +212,15 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=
     return out, argmax
 
 
-def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
+def maxpool2d_backward(dout, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
                        padding="valid", out=None):
-    """Route each grad_out value to its window's argmax -> (N, H, W, C), into ``out`` if given."""
-    cp = get_array_module(grad_out)
+    """Route each dout value to its window's argmax -> (N, H, W, C), into ``out`` if given."""
+    cp = get_array_module(dout)
     geometry = _geometry(x_shape, pool_size, strides, padding, ("ph", "pw"))
-    grad_x = cp.empty(x_shape, dtype=grad_out.dtype) if out is None else out
-    grad_out, argmax = cp.ascontiguousarray(grad_out), cp.ascontiguousarray(argmax)
-    _kernel(cp, "maxpool_backward", geometry, grad_out, grad_x)(grad_out, argmax, grad_x)
-    return grad_x
+    dx = cp.empty(x_shape, dtype=dout.dtype) if out is None else out
+    dout, argmax = cp.ascontiguousarray(dout), cp.ascontiguousarray(argmax)
+    _kernel(cp, "maxpool_backward", geometry, dout, dx)(dout, argmax, dx)
+    return dx
 
 
 def bias_relu_(z, bias):
@@ -244,10 +244,10 @@ def rmsprop_(param, mean_square, grad, lr, rho, epsilon):
         grad, t(lr), t(rho), t(epsilon), param, mean_square)
 
 
-def relu_backward(grad_y, y, out=None):
-    """grad_y * (y > 0) in one pass, without the boolean temporary."""
-    cp = get_array_module(grad_y)
+def relu_backward(dout, y, out=None):
+    """dout * (y > 0) in one pass, without the boolean temporary."""
+    cp = get_array_module(dout)
     if out is None:
-        out = cp.empty_like(grad_y)
-    _kernel(cp, "relu_backward", {}, out)(grad_y, y, out)
+        out = cp.empty_like(dout)
+    _kernel(cp, "relu_backward", {}, out)(dout, y, out)
     return out

@@ -43,15 +43,15 @@ def _maxpool_forward_kernel(x, ph, pw, sh, sw, pad_top, pad_left, out, argmax):
 
 
 @jit
-def _maxpool_backward_kernel(grad_out, argmax, ph, pw, sh, sw, pad_top, pad_left, grad_x):
-    """grad_x[n, iy, ix, c] = sum of grad_out over the windows whose argmax is this pixel."""
-    n_images, height, width, channels = grad_x.shape
-    out_h, out_w = grad_out.shape[1], grad_out.shape[2]
+def _maxpool_backward_kernel(dout, argmax, ph, pw, sh, sw, pad_top, pad_left, dx):
+    """dx[n, iy, ix, c] = sum of dout over the windows whose argmax is this pixel."""
+    n_images, height, width, channels = dx.shape
+    out_h, out_w = dout.shape[1], dout.shape[2]
     for row in range(n_images * height):
         n, iy = row // height, row % height
         for ix in range(width):
             for c in range(channels):
-                grad_x[n, iy, ix, c] = 0.0
+                dx[n, iy, ix, c] = 0.0
             for i in range(ph):
                 ty = iy + pad_top - i
                 if ty < 0 or ty % sh != 0 or ty // sh >= out_h:
@@ -65,17 +65,16 @@ def _maxpool_backward_kernel(grad_out, argmax, ph, pw, sh, sw, pad_top, pad_left
                     slot = i * pw + j
                     for c in range(channels):
                         if argmax[n, oy, ox, c] == slot:
-                            grad_x[n, iy, ix, c] += grad_out[n, oy, ox, c]
+                            dx[n, iy, ix, c] += dout[n, oy, ox, c]
 
 
 @jit
-def _maxpool_backward_disjoint_kernel(grad_out, argmax, ph, pw, sh, sw, pad_top, pad_left,
-                                      grad_x):
+def _maxpool_backward_disjoint_kernel(dout, argmax, ph, pw, sh, sw, pad_top, pad_left, dx):
     """The same when windows do not overlap (stride >= pool, the usual case): each pixel
     is in at most one window, which writes it directly, row by row. Pixels that no
     window reaches must already be zero."""
-    n_images, height, width, channels = grad_x.shape
-    out_h, out_w = grad_out.shape[1], grad_out.shape[2]
+    n_images, height, width, channels = dx.shape
+    out_h, out_w = dout.shape[1], dout.shape[2]
     for n in range(n_images):
         for oy in range(out_h):
             for i in range(ph):
@@ -90,9 +89,9 @@ def _maxpool_backward_disjoint_kernel(grad_out, argmax, ph, pw, sh, sw, pad_top,
                         slot = i * pw + j
                         for c in range(channels):
                             if argmax[n, oy, ox, c] == slot:
-                                grad_x[n, iy, ix, c] = grad_out[n, oy, ox, c]
+                                dx[n, iy, ix, c] = dout[n, oy, ox, c]
                             else:
-                                grad_x[n, iy, ix, c] = 0.0
+                                dx[n, iy, ix, c] = 0.0
 
 
 def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=None,
@@ -104,7 +103,7 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=
     argmax = np.empty(shape, dtype=np.uint8) if argmax_out is None else argmax_out
     x = _c_contiguous(x)
 
-    def pool(images, _worker):   # a slice of the batch, one per thread
+    def pool(images, _worker):   # a chunk of the batch, one per thread
         _maxpool_forward_kernel(x[images], pool_size[0], pool_size[1], strides[0],
                                 strides[1], pad_h[0], pad_w[0], out[images], argmax[images])
 
@@ -112,16 +111,16 @@ def maxpool2d_forward(x, pool_size=(2, 2), strides=(2, 2), padding="valid", out=
     return out, argmax
 
 
-def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
+def maxpool2d_backward(dout, argmax, x_shape, pool_size=(2, 2), strides=(2, 2),
                        padding="valid", out=None):
-    """Route each grad_out value to its window's argmax -> (N, H, W, C).
+    """Route each dout value to its window's argmax -> (N, H, W, C).
 
     ``out``, if given, is a C-contiguous (N, H, W, C) array to write the result into.
     """
     out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
     (ph, pw), (sh, sw) = pool_size, strides
-    grad_out, argmax = _c_contiguous(grad_out), _c_contiguous(argmax)
-    grad_x = np.empty(x_shape, dtype=grad_out.dtype) if out is None else out
+    dout, argmax = _c_contiguous(dout), _c_contiguous(argmax)
+    dx = np.empty(x_shape, dtype=dout.dtype) if out is None else out
     if sh < ph or sw < pw:   # overlapping windows: gather and sum at each pixel
         kernel = _maxpool_backward_kernel
     else:
@@ -129,11 +128,11 @@ def maxpool2d_backward(grad_out, argmax, x_shape, pool_size=(2, 2), strides=(2, 
         windows_tile_input = (pad_h[0] == pad_w[0] == 0 and sh == ph and sw == pw
                               and out_h * sh == x_shape[1] and out_w * sw == x_shape[2])
         if not windows_tile_input:   # pixels that no window reaches get no write: zero them
-            grad_x[...] = 0.0
+            dx[...] = 0.0
 
-    def route(images, _worker):   # a slice of the batch, one per thread
-        kernel(grad_out[images], argmax[images], ph, pw, sh, sw, pad_h[0], pad_w[0],
-               grad_x[images])
+    def route(images, _worker):   # a chunk of the batch, one per thread
+        kernel(dout[images], argmax[images], ph, pw, sh, sw, pad_h[0], pad_w[0],
+               dx[images])
 
     threads.map_chunks(route, threads.batch_chunks(x_shape[0]))
-    return grad_x
+    return dx

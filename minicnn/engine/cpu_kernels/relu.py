@@ -24,14 +24,14 @@ def _bias_relu_kernel(z, bias):
 
 
 @jit
-def _relu_backward_kernel(grad_y, y, grad_z):
-    """grad_z = grad_y where y > 0, else 0, on (rows, F) arrays."""
-    for r in range(grad_y.shape[0]):
-        for f in range(grad_y.shape[1]):
+def _relu_backward_kernel(dout, y, dz):
+    """dz = dout where y > 0, else 0, on (rows, F) arrays (ReLU's backward)."""
+    for r in range(dout.shape[0]):
+        for f in range(dout.shape[1]):
             if y[r, f] > 0:
-                grad_z[r, f] = grad_y[r, f]
+                dz[r, f] = dout[r, f]
             else:
-                grad_z[r, f] = 0.0
+                dz[r, f] = 0.0
 
 
 @jit
@@ -65,13 +65,13 @@ def bias_relu_(z, bias):
     return z
 
 
-def relu_backward(grad_y, y, out=None):
-    """grad_y * (y > 0) without the boolean temporary; shapes (..., F)."""
-    grad_z = np.empty_like(grad_y) if out is None else out
-    _relu_backward_kernel(_c_contiguous(grad_y).reshape(-1, grad_y.shape[-1]),
+def relu_backward(dout, y, out=None):
+    """dout * (y > 0) without the boolean temporary; shapes (..., F)."""
+    dz = np.empty_like(dout) if out is None else out
+    _relu_backward_kernel(_c_contiguous(dout).reshape(-1, dout.shape[-1]),
                           _c_contiguous(y).reshape(-1, y.shape[-1]),
-                          grad_z.reshape(-1, grad_z.shape[-1]))
-    return grad_z
+                          dz.reshape(-1, dz.shape[-1]))
+    return dz
 
 
 def bias_relu_pool(z, bias, pool_size, out, argmax):

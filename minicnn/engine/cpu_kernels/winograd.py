@@ -42,7 +42,7 @@ def _winograd_input_inside(x, n, top, left, t, v):
     Written as 4 passes over the channels, one per row a, each reading 8 pixels and
     writing 4 outputs: LLVM turns such a loop into SIMD code, not one that reads 16 and
     writes 16 arrays (its run-time overlap checks give up), nor one on 1-D views (each
-    view costs reference counting). The tutorial's 2nd layer: 0.36 -> 0.14 ms an image.
+    view costs reference counting).
     """
     for a in range(4):   # B^T's rows: d0 - d2, d1 + d2, d2 - d1, d1 - d3
         if a == 0:
@@ -204,7 +204,7 @@ def _winograd_gradient_transform(g00, g01, g10, g11, half, t, f, z):
 
     The callers write a tile in two passes over the filters, 8 values each: a loop
     that writes 16 arrays at once is more than LLVM checks for overlap at run time,
-    and it gives up SIMD code (0.26 -> 0.17 ms for an image of the tutorial's 2nd layer).
+    and it gives up SIMD code.
     """
     # A g: rows g0, g0 + g1, g0 - g1, -g1 (each a pair); then (A g) A^T: the
     # same combination of each row's pair (p, q) -> p, p + q, p - q, -q
@@ -224,13 +224,13 @@ def _winograd_gradient_transform(g00, g01, g10, g11, half, t, f, z):
 
 
 @jit
-def _winograd_gradient_kernel(grad_z, first_row, tiles_h, tiles_w, z):
-    """Z = A g A^T for the 2x2 blocks g of grad_z (N, OH, OW, F) under some tile rows
+def _winograd_gradient_kernel(dz, first_row, tiles_h, tiles_w, z):
+    """Z = A g A^T for the 2x2 blocks g of dz (N, OH, OW, F) under some tile rows
     (numbered across the batch as in ``_winograd_input_kernel``): z (16, rows*tiles_w, F),
     position-major. Blocks sticking out of an odd size read 0 there.
     A = A_T.T = [[1, 0], [1, 1], [1, -1], [0, -1]].
     """
-    _, out_h, out_w, filters = grad_z.shape
+    _, out_h, out_w, filters = dz.shape
     rows = z.shape[1] // tiles_w
     zero = np.float32(0.0)
     for r in range(first_row, first_row + rows):
@@ -243,23 +243,24 @@ def _winograd_gradient_kernel(grad_z, first_row, tiles_h, tiles_w, z):
                 if right and below:   # the common case, without conditions: SIMD code
                     for f in range(filters):
                         _winograd_gradient_transform(
-                            grad_z[n, oy, ox, f], grad_z[n, oy, ox + 1, f],
-                            grad_z[n, oy + 1, ox, f], grad_z[n, oy + 1, ox + 1, f], half, t, f, z)
+                            dz[n, oy, ox, f], dz[n, oy, ox + 1, f],
+                            dz[n, oy + 1, ox, f], dz[n, oy + 1, ox + 1, f], half, t, f, z)
                     continue
                 for f in range(filters):
-                    g00 = grad_z[n, oy, ox, f]
-                    g01 = grad_z[n, oy, ox + 1, f] if right else zero
-                    g10 = grad_z[n, oy + 1, ox, f] if below else zero
-                    g11 = grad_z[n, oy + 1, ox + 1, f] if right and below else zero
+                    g00 = dz[n, oy, ox, f]
+                    g01 = dz[n, oy, ox + 1, f] if right else zero
+                    g10 = dz[n, oy + 1, ox, f] if below else zero
+                    g11 = dz[n, oy + 1, ox + 1, f] if right and below else zero
                     _winograd_gradient_transform(g00, g01, g10, g11, half, t, f, z)
 
 
 @jit
-def _winograd_unpooled_gradient_kernel(grad_pooled, argmax, first_row, tiles_h, tiles_w, z):
+def _winograd_unpooled_gradient_kernel(dout, argmax, first_row, tiles_h, tiles_w, z):
     """``_winograd_gradient_kernel`` on the gradient that a 2x2 max pooling sends back to
     its input (see ``_winograd_input_kernel`` with an argmax): each tile's 2x2 block is one
-    pooling window, all 0 but its winner. grad_pooled, argmax (N, PH, PW, F)."""
-    _, pooled_h, pooled_w, filters = grad_pooled.shape
+    pooling window, all 0 but its winner. dout (the pooling's output gradient), argmax
+    (N, PH, PW, F)."""
+    _, pooled_h, pooled_w, filters = dout.shape
     rows = z.shape[1] // tiles_w
     for r in range(first_row, first_row + rows):
         n, ty = r // tiles_h, r % tiles_h
@@ -270,9 +271,10 @@ def _winograd_unpooled_gradient_kernel(grad_pooled, argmax, first_row, tiles_h, 
                 continue
             for half in range(0, 4, 2):
                 for f in range(filters):
-                    # g * (slot == k), not a select: 3x faster as SIMD code (the same numbers,
-                    # 0 or g, for any finite g; a NaN gradient stays NaN either way).
-                    g, slot = grad_pooled[n, ty, tx, f], argmax[n, ty, tx, f]
+                    # g * (slot == k), not a select: the product runs as SIMD code, several
+                    # times faster (the same numbers, 0 or g, for any finite g; a NaN
+                    # gradient stays NaN either way).
+                    g, slot = dout[n, ty, tx, f], argmax[n, ty, tx, f]
                     _winograd_gradient_transform(
                         g * np.float32(slot == 0), g * np.float32(slot == 1),
                         g * np.float32(slot == 2), g * np.float32(slot == 3), half, t, f, z)
@@ -307,27 +309,27 @@ def winograd_output_pool(m, bias, first_row, tiles_h, tiles_w, pooled, argmax):
     return pooled, argmax
 
 
-def winograd_gradient(grad_z, first_row, tiles_h, tiles_w, out):
+def winograd_gradient(dz, first_row, tiles_h, tiles_w, out):
     """Z = A g A^T of F(3x3, 2x2) (see ``winograd.conv2d_filter_grad``) for the 2x2 blocks
-    of grad_z (N, OH, OW, F) under some tile rows: out (16, rows*tiles_w, F), position-major
+    of dz (N, OH, OW, F) under some tile rows: out (16, rows*tiles_w, F), position-major
     (the layout of the products that follow)."""
-    _winograd_gradient_kernel(_c_contiguous(grad_z), first_row, tiles_h, tiles_w, out)
+    _winograd_gradient_kernel(_c_contiguous(dz), first_row, tiles_h, tiles_w, out)
     return out
 
 
-def winograd_unpooled_input(grad_pooled, argmax, pad_top, pad_left, first_row, tiles_h,
-                            tiles_w, out):
+def winograd_unpooled_input(dout, argmax, pad_top, pad_left, first_row, tiles_h, tiles_w,
+                            out):
     """:func:`winograd_input` of the gradient a 2x2 max pooling sends back to its input,
-    read from its output gradient grad_pooled and argmax (N, PH, PW, C) without being
+    read from its output gradient dout and argmax (N, PH, PW, C) without being
     written out."""
-    _winograd_input_kernel(_c_contiguous(grad_pooled), _c_contiguous(argmax), pad_top,
+    _winograd_input_kernel(_c_contiguous(dout), _c_contiguous(argmax), pad_top,
                            pad_left, first_row, tiles_h, tiles_w, out)
     return out
 
 
-def winograd_unpooled_gradient(grad_pooled, argmax, first_row, tiles_h, tiles_w, out):
+def winograd_unpooled_gradient(dout, argmax, first_row, tiles_h, tiles_w, out):
     """:func:`winograd_gradient` of the gradient a 2x2 max pooling sends back to its input
     (see :func:`winograd_unpooled_input`)."""
-    _winograd_unpooled_gradient_kernel(_c_contiguous(grad_pooled), _c_contiguous(argmax),
+    _winograd_unpooled_gradient_kernel(_c_contiguous(dout), _c_contiguous(argmax),
                                        first_row, tiles_h, tiles_w, out)
     return out
