@@ -12,12 +12,14 @@ Also ``minicnn.data`` (image pipelines and datasets),
 Under Keras's paths: ``minicnn.datasets`` (``fashion_mnist``, ``mnist``),
 ``minicnn.preprocessing.image``, ``minicnn.utils`` (``to_categorical``, ``np_utils``).
 """
-from . import activations, callbacks, gradcheck, initializers, losses, optimizers
+from . import (activations, callbacks, gradcheck, initializers, losses, optimizers,
+               regularizers)
 from .backend import device, get_array_module, gpu_available, set_device, to_device, to_numpy
 from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
 from .engine import engine_name, set_engine, use_engine
-from .layers import (Activation, Conv2D, Dense, Dropout, Flatten, Layer, MaxPooling2D,
-                     clear_session)
+from .layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
+                     Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, LeakyReLU,
+                     MaxPooling2D, ReLU, ZeroPadding2D, clear_session)
 from .losses import BinaryCrossentropy, CategoricalCrossentropy
 from .models import Sequential, TrainingDivergedError, load_model
 from .optimizers import SGD, RMSprop
@@ -27,12 +29,14 @@ from .utils import to_categorical
 __version__ = "0.1.0"
 
 __all__ = [
-    "SGD", "Activation", "BinaryCrossentropy", "Callback", "CategoricalCrossentropy", "Conv2D",
-    "Dense", "Dropout", "EarlyStopping", "Flatten", "History", "Layer", "MaxPooling2D",
-    "ModelCheckpoint", "RMSprop", "Sequential", "TrainingDivergedError", "activations",
-    "callbacks", "clear_session", "device", "engine_name", "get_array_module", "gpu_available", "gradcheck",
-    "initializers", "load_model", "losses", "optimizers", "set_device", "set_engine", "set_seed",
-    "to_categorical", "to_device", "to_numpy", "use_engine",
+    "SGD", "Activation", "AveragePooling2D", "BatchNormalization", "BinaryCrossentropy",
+    "Callback", "CategoricalCrossentropy", "Conv2D", "Dense", "Dropout", "EarlyStopping",
+    "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "History", "Layer",
+    "LeakyReLU", "MaxPooling2D", "ModelCheckpoint", "RMSprop", "ReLU", "Sequential",
+    "TrainingDivergedError", "ZeroPadding2D", "activations", "callbacks", "clear_session",
+    "device", "engine_name", "get_array_module", "gpu_available", "gradcheck",
+    "initializers", "load_model", "losses", "optimizers", "regularizers", "set_device", "set_engine",
+    "set_seed", "to_categorical", "to_device", "to_numpy", "use_engine",
 ]
 
 

@@ -78,12 +78,15 @@ def _numeric_directional(f, array, analytic, step, max_full, rng):
     return relative_error(analytic_dots, numeric_dots)
 
 
-def check_layer(layer, x, seed=0, step=1e-6, max_full=2000) -> GradcheckReport:
+def check_layer(layer, x, seed=0, step=1e-6, max_full=2000, training=False) -> GradcheckReport:
     """Check ``layer.backward`` against central differences at input ``x``.
 
     Runs in float64 on the CPU: the layer's parameters are cast for the check
-    and restored afterwards. ``training=False`` (dropout is checked separately,
-    its mask being random).
+    and restored afterwards (what a training pass changes, BatchNormalization's moving
+    statistics, included). ``training=False`` by default (dropout is checked
+    separately, its mask being random); ``training=True`` checks the training pass
+    (BatchNormalization's batch statistics). Only the parameters that get a gradient
+    are checked: non-trainable ones (moving statistics) get none.
     """
     rng = np.random.default_rng(seed)
     x = np.array(to_numpy(x), dtype=np.float64)
@@ -95,14 +98,16 @@ def check_layer(layer, x, seed=0, step=1e-6, max_full=2000) -> GradcheckReport:
         upstream = rng.standard_normal((x.shape[0], *layer.output_shape))
 
         def objective():
-            return float((layer.forward(x, training=False) * upstream).sum())
+            return float((layer.forward(x, training=training) * upstream).sum())
 
-        layer.forward(x, training=False)
+        layer.forward(x, training=training)
         grad_x = to_numpy(layer.backward(upstream))
         analytic = {k: to_numpy(g).copy() for k, g in layer.grads.items()}
         report = GradcheckReport()
         report.errors["input"] = _numeric_directional(objective, x, grad_x, step, max_full, rng)
         for key, param in layer.params.items():
+            if key not in analytic:
+                continue
             report.errors[key] = _numeric_directional(objective, param, analytic[key], step,
                                                       max_full, rng)
         return report

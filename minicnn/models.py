@@ -201,10 +201,17 @@ class Sequential(Keras2Methods):
     def _batch_values(self, y, y_pred):
         """Loss (and accuracy) of a batch, still on the device: one array of 1 or 2 values."""
         xp = get_array_module(y_pred)
-        values = [self.loss(y, y_pred)]
+        penalty = sum(regularizer(l.params[k]) for l, k, regularizer in self._penalised())
+        values = [self.loss(y, y_pred) + penalty]
         if self.metrics:
             values.append(self.loss.accuracy(y, y_pred))
         return xp.stack([xp.asarray(v, dtype=np.float64) for v in values])
+
+    def _penalised(self):
+        """(layer, key, regularizer) for each weight with a ``<key>_regularizer`` in a
+        trainable layer: Keras adds their penalties to the loss (fit's and evaluate's)."""
+        return [(l, k, r) for l in self.layers if l.trainable for k in l.params
+                if (r := getattr(l, f"{k}_regularizer", None)) is not None]
 
     @staticmethod
     def _logs(values):
@@ -222,6 +229,8 @@ class Sequential(Keras2Methods):
         y_pred = self.forward(x, training=True)
         values = self._batch_values(y, y_pred)
         self.backward(self.loss.gradient(y, y_pred), need_input_grad=False)
+        for layer, key, regularizer in self._penalised():   # the penalties' gradients
+            layer.grads[key] = layer.grads[key] + regularizer.gradient(layer.params[key])
         # Read the loss only now: on the GPU the backward pass has been queued while the
         # forward pass ran, and the copy waits for both; then the weights are updated.
         logs = self._logs(values)
@@ -501,7 +510,7 @@ class Sequential(Keras2Methods):
                   for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
         line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
         total = self.count_params()
-        trainable = sum(l.count_params() for l in self.layers if l.trainable)
+        trainable = sum(l.count_trainable_params() for l in self.layers)
         rule = "=" * len(line(("", "", "")))
         text = [f'Model: "{self.name}"', rule, line(("Layer (type)", "Output Shape", "Param #")),
                 rule, *(line(r) for r in rows), rule,

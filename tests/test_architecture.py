@@ -93,7 +93,8 @@ def test_imports_run_one_way(part, allowed):
     if part == "layers":   # the layers' other imports are their maths: activations...
         others = {imported for name, imports in GRAPH.items() if _part(name) == part
                   for imported in imports if _part(imported) == "other"}
-        assert others <= {"minicnn.activations", "minicnn.initializers", "minicnn.random"}
+        assert others <= {"minicnn.activations", "minicnn.initializers", "minicnn.random",
+                          "minicnn.regularizers"}
 
 
 def test_only_the_backend_imports_cupy_and_only_the_engine_numba():

@@ -1,10 +1,12 @@
-"""MaxPooling2D's two passes, as the engine runs them (one call each way)."""
+"""The pooling layers' two passes, as the engine runs them (one call each way): max
+pooling by the kernels (numba, CuPy); average and global pooling by the ``ops.pooling``
+code on NumPy or CuPy arrays (a few strided sums: no kernel pays here)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..backend import get_array_module, to_numpy
-from ..ops import reference
+from ..ops import pooling, reference
 from .choice import engine_name, kernels_for
 from .scratch import scratch_for
 
@@ -37,3 +39,41 @@ def maxpool2d_backward(layer, dout, argmax, x_shape):
         return get_array_module(dout).asarray(dx)
     return kernels_for(dout).maxpool2d_backward(
         dout, argmax, x_shape, *geometry, out=scratch_for(layer).result("dx", x_shape, dout))
+
+
+def avgpool2d_forward(layer, x):
+    """x (N, H, W, C) -> y (N, OH, OW, C), each window's mean over its image pixels."""
+    geometry = (layer.pool_size, layer.strides, layer.padding)
+    if engine_name() == "reference":
+        return get_array_module(x).asarray(reference.avgpool2d_forward_loops(to_numpy(x),
+                                                                              *geometry))
+    return pooling.avgpool2d_forward(x, *geometry)
+
+
+def avgpool2d_backward(layer, dout, x_shape):
+    """dout (N, OH, OW, C) -> dx (N, H, W, C): each window shares its gradient equally."""
+    geometry = (layer.pool_size, layer.strides, layer.padding)
+    if engine_name() == "reference":
+        return get_array_module(dout).asarray(
+            reference.avgpool2d_backward_loops(to_numpy(dout), x_shape, *geometry))
+    return pooling.avgpool2d_backward(dout, x_shape, *geometry)
+
+
+def global_pool_forward(layer, x):
+    """x (N, H, W, C) -> (N, C): the mean (``layer.reduction == "average"``) or maximum."""
+    if engine_name() == "reference":
+        return get_array_module(x).asarray(reference.global_pool_loops(to_numpy(x),
+                                                                       layer.reduction))
+    if layer.reduction == "average":
+        return pooling.global_avgpool_forward(x)
+    return pooling.global_maxpool_forward(x)
+
+
+def global_pool_backward(layer, dout, x, y):
+    """dout (N, C) -> dx (N, H, W, C) (see ``ops.pooling.global_maxpool_backward``)."""
+    if engine_name() == "reference":
+        return get_array_module(dout).asarray(reference.global_pool_backward_loops(
+            to_numpy(dout), to_numpy(x), layer.reduction))
+    if layer.reduction == "average":
+        return pooling.global_avgpool_backward(dout, x.shape)
+    return pooling.global_maxpool_backward(dout, x, y)

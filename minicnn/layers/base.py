@@ -75,6 +75,9 @@ class Layer:
     kind = "layer"       # what the layer computes, for the engine's plans ("conv2d"...)
     expected_rank: int | None = None   # rank of one sample, e.g. 3 for (H, W, C)
     skips_input_grad = False   # True: backward(dout, need_input_grad=False) can skip dx
+    # Weights the optimizer never updates, which get no gradient (BatchNormalization's
+    # moving statistics): Keras's non-trainable weights, saved and loaded like the others.
+    non_trainable_keys: tuple = ()
 
     def __init__(self, name=None, input_shape=None, trainable=True):
         self.name = check_layer_name(unique_name(self.default_name) if name is None else name)
@@ -173,6 +176,14 @@ class Layer:
     # -- weights ----------------------------------------------------------
     def count_params(self) -> int:
         return sum(int(np.prod(p.shape)) for p in self.params.values())
+
+    def count_trainable_params(self) -> int:
+        """The parameters the optimizer updates (none in a frozen layer), as Keras's
+        summary counts "Trainable params"; the rest are non-trainable."""
+        if not self.trainable:
+            return 0
+        return sum(int(np.prod(p.shape)) for key, p in self.params.items()
+                   if key not in self.non_trainable_keys)
 
     def get_weights(self):
         return [to_numpy(p).copy() for p in self.params.values()]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import activations, engine, initializers
+from .. import activations, engine, initializers, regularizers
 from ..engine import settings
 from ..ops.padding import check_padding, conv_geometry
 from ..random import new_generator
@@ -44,7 +44,8 @@ class Conv2D(Layer):
     winograd_min_channels = settings.WINOGRAD_MIN_CHANNELS
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
-                 use_bias=True, kernel_initializer="glorot_uniform", seed=None, **kwargs):
+                 use_bias=True, kernel_initializer="glorot_uniform", seed=None,
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = positive_int(filters, "filters")
         self.kernel_size = pair(kernel_size, "kernel_size")
@@ -54,6 +55,9 @@ class Conv2D(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.seed = seed
+        # penalties the model adds to its loss (and their gradients to grads["kernel"]...)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
 
     def compute_output_shape(self, input_shape):
         out_h, out_w, _, _ = conv_geometry((1, *input_shape), self.kernel_size, self.strides,
@@ -93,4 +97,6 @@ class Conv2D(Layer):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "activation": self.activation.name,
-                "use_bias": self.use_bias}
+                "use_bias": self.use_bias,
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .. import activations, engine, initializers
+from .. import activations, engine, initializers, regularizers
 from ..backend import get_array_module
 from ..random import new_generator, new_seed
 from .base import Layer, positive_int, register
@@ -28,13 +28,17 @@ class Dense(Layer):
     expected_rank = 1
 
     def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", seed=None, **kwargs):
+                 kernel_initializer="glorot_uniform", seed=None, kernel_regularizer=None,
+                 bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         self.units = positive_int(units, "units")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = kernel_initializer
         self.seed = seed
+        # penalties the model adds to its loss (and their gradients to grads["kernel"]...)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
 
     def compute_output_shape(self, input_shape):
         return (self.units,)
@@ -58,7 +62,9 @@ class Dense(Layer):
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
-                "activation": self.activation.name, "use_bias": self.use_bias}
+                "activation": self.activation.name, "use_bias": self.use_bias,
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}
 
 
 @register

@@ -1,4 +1,4 @@
-"""Convolution and max pooling written as plain loops, for reading.
+"""Convolution, pooling and batch normalization written as plain loops, for reading.
 
 These do exactly what ``conv.py`` and ``pooling.py`` do, one multiply-add at a
 time, in the order a textbook would write it. They are slow (pure Python) and
@@ -139,3 +139,122 @@ def maxpool2d_backward_argmax_loops(dout, argmax, x_shape, pool_size=(2, 2), str
                     ky, kx = divmod(int(argmax[n, oy, ox, c]), pw)
                     dx_pad[n, oy * sh + ky, ox * sw + kx, c] += dout[n, oy, ox, c]
     return dx_pad[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
+
+
+def avgpool2d_forward_loops(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """out[n, oy, ox, c] = the mean of the window's image pixels (padding is not counted)."""
+    n_images, height, width, channels = x.shape
+    ph, pw = pool_size
+    sh, sw = strides
+    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
+    out = np.zeros((n_images, out_h, out_w, channels), dtype=x.dtype)
+    for n in range(n_images):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                for c in range(channels):
+                    total, count = 0.0, 0
+                    for i in range(ph):
+                        for j in range(pw):
+                            iy, ix = oy * sh + i - pad_h[0], ox * sw + j - pad_w[0]
+                            if 0 <= iy < height and 0 <= ix < width:
+                                total += x[n, iy, ix, c]
+                                count += 1
+                    out[n, oy, ox, c] = total / count
+    return out
+
+
+def avgpool2d_backward_loops(dout, x_shape, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """Each window hands dout / count to every image pixel it covers."""
+    n_images, height, width, channels = x_shape
+    ph, pw = pool_size
+    sh, sw = strides
+    out_h, out_w, pad_h, pad_w = conv_geometry(x_shape, pool_size, strides, padding)
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    for n in range(n_images):
+        for oy in range(out_h):
+            for ox in range(out_w):
+                inside = [(oy * sh + i - pad_h[0], ox * sw + j - pad_w[0])
+                          for i in range(ph) for j in range(pw)
+                          if 0 <= oy * sh + i - pad_h[0] < height
+                          and 0 <= ox * sw + j - pad_w[0] < width]
+                for c in range(channels):
+                    for iy, ix in inside:
+                        dx[n, iy, ix, c] += dout[n, oy, ox, c] / len(inside)
+    return dx
+
+
+def global_pool_loops(x, kind):
+    """out[n, c] = the mean ("average") or maximum ("max") of x[n, :, :, c]."""
+    n_images, height, width, channels = x.shape
+    out = np.zeros((n_images, channels), dtype=x.dtype)
+    for n in range(n_images):
+        for c in range(channels):
+            values = [x[n, i, j, c] for i in range(height) for j in range(width)]
+            out[n, c] = sum(values) / len(values) if kind == "average" else max(values)
+    return out
+
+
+def global_pool_backward_loops(dout, x, kind):
+    """dx (N, H, W, C): dout / (H * W) everywhere ("average"), or dout shared among the
+    pixels that hold the maximum ("max", as TensorFlow's reduce_max)."""
+    n_images, height, width, channels = x.shape
+    dx = np.zeros(x.shape, dtype=dout.dtype)
+    for n in range(n_images):
+        for c in range(channels):
+            plane = x[n, :, :, c]
+            chosen = (np.ones_like(plane, dtype=bool) if kind == "average"
+                      else plane == plane.max())
+            dx[n, :, :, c] = np.where(chosen, dout[n, c] / chosen.sum(), 0)
+    return dx
+
+
+def batchnorm_moments_loops(x):
+    """Per channel of x (..., C): mean = sum / m, then variance = sum (x - mean)^2 / m."""
+    rows = x.reshape(-1, x.shape[-1])        # (m, C): every value of a channel in a column
+    m, channels = rows.shape
+    mean = np.zeros(channels, dtype=x.dtype)
+    variance = np.zeros(channels, dtype=x.dtype)
+    for c in range(channels):
+        total = 0.0
+        for r in range(m):
+            total += rows[r, c]
+        mean[c] = total / m
+        squares = 0.0
+        for r in range(m):
+            squares += (rows[r, c] - mean[c]) ** 2
+        variance[c] = squares / m
+    return mean, variance
+
+
+def batchnorm_forward_loops(x, mean, variance, gamma, beta, epsilon):
+    """y = gamma * (x - mean) / sqrt(variance + epsilon) + beta, value by value (x (..., C))."""
+    rows = x.reshape(-1, x.shape[-1])
+    y = np.zeros_like(rows)
+    for r in range(rows.shape[0]):
+        for c in range(rows.shape[1]):
+            x_hat = (rows[r, c] - mean[c]) / np.sqrt(variance[c] + epsilon)
+            y[r, c] = (1 if gamma is None else gamma[c]) * x_hat + (0 if beta is None else beta[c])
+    return y.reshape(x.shape)
+
+
+def batchnorm_backward_loops(dout, x, mean, variance, gamma, epsilon, batch_stats=True):
+    """(dx, dgamma, dbeta) by the chain rule, channel by channel (see ops.normalization):
+    first the two sums, then dx from them."""
+    rows, grad = x.reshape(-1, x.shape[-1]), dout.reshape(-1, x.shape[-1])
+    m, channels = rows.shape
+    dx = np.zeros_like(grad)
+    dgamma = np.zeros(channels, dtype=dout.dtype)
+    dbeta = np.zeros(channels, dtype=dout.dtype)
+    for c in range(channels):
+        s = 1 / np.sqrt(variance[c] + epsilon)
+        k = s * (1 if gamma is None else gamma[c])
+        for r in range(m):
+            dbeta[c] += grad[r, c]
+            dgamma[c] += grad[r, c] * (rows[r, c] - mean[c]) * s
+        for r in range(m):
+            if batch_stats:
+                x_hat = (rows[r, c] - mean[c]) * s
+                dx[r, c] = k * (grad[r, c] - dbeta[c] / m - x_hat * dgamma[c] / m)
+            else:
+                dx[r, c] = k * grad[r, c]
+    return dx.reshape(x.shape), dgamma, dbeta

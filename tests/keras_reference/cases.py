@@ -126,6 +126,98 @@ def activation_case(activation, sample_shape, ties=False):
         lambda keras: keras.layers.Activation(activation), sample_shape, ties)
 
 
+def keras_layer_case(label, sample_shape, make_minicnn, make_keras, ties=False):
+    """A layer without weights, or with Keras's, built the same way in both (issue 16)."""
+    return _layer_case(f"{label}{' ties' if ties else ''} in {'x'.join(map(str, sample_shape))}",
+                       make_minicnn, make_keras, sample_shape, ties)
+
+
+def issue16_layer_cases():
+    """LeakyReLU, ReLU, average and global pooling, ZeroPadding2D: each alone. ``ties``
+    rounds inputs to multiples of 0.5, so that values sit exactly on ReLU's kinks (0, the
+    threshold 0.5, max_value 1.5) and tie in the global maximum."""
+    cases = []
+    for label, kwargs, ties in [("LeakyReLU 0.1", {"negative_slope": 0.1}, True),
+                                ("LeakyReLU default", {}, False)]:
+        cases.append(keras_layer_case(label, (4, 5, 3), lambda kw=kwargs: minicnn.LeakyReLU(**kw),
+                                      lambda keras, kw=kwargs: keras.layers.LeakyReLU(**kw), ties))
+    for kwargs in [{}, {"max_value": 1.5, "negative_slope": 0.1, "threshold": 0.5},
+                   {"max_value": 1.0}]:
+        label = "ReLU " + " ".join(f"{k} {v}" for k, v in kwargs.items())
+        cases.append(keras_layer_case(label.strip(), (4, 5, 3),
+                                      lambda kw=kwargs: minicnn.ReLU(**kw),
+                                      lambda keras, kw=kwargs: keras.layers.ReLU(**kw), True))
+    for pool, strides, padding, shape in [(2, None, "valid", (7, 9, 2)), (2, None, "same", (7, 9, 2)),
+                                          (3, 2, "same", (7, 9, 2)), (3, 1, "same", (5, 6, 2)),
+                                          ((2, 3), (1, 2), "valid", (6, 7, 2))]:
+        label = f"AveragePooling2D p{pool} s{strides} {padding}"
+        cases.append(keras_layer_case(
+            label, shape,
+            lambda a=(pool, strides, padding): minicnn.AveragePooling2D(*a),
+            lambda keras, a=(pool, strides, padding): keras.layers.AveragePooling2D(*a)))
+    for name in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+        for keepdims, ties in [(False, False), (True, True)]:
+            cases.append(keras_layer_case(
+                f"{name}{' keepdims' if keepdims else ''}", (4, 3, 5),
+                lambda n=name, k=keepdims: getattr(minicnn, n)(keepdims=k),
+                lambda keras, n=name, k=keepdims: getattr(keras.layers, n)(keepdims=k), ties))
+    for padding in (1, (2, 1), ((0, 2), (3, 1))):
+        cases.append(keras_layer_case(
+            f"ZeroPadding2D {padding}", (4, 3, 2),
+            lambda p=padding: minicnn.ZeroPadding2D(p),
+            lambda keras, p=padding: keras.layers.ZeroPadding2D(p)))
+    return cases
+
+
+def batchnorm_case(training, sample_shape=(5, 4, 6), batch=4, **kwargs):
+    """BatchNormalization alone, in training (batch statistics) or inference (moving ones):
+    output, the gradients of sum(y * R) with respect to x, gamma and beta, and the moving
+    statistics after the pass (moved by the batch's in training, unchanged in inference).
+    gamma, beta and the moving statistics start away from their initial values, and the
+    input's mean and spread away from 0 and 1."""
+    settings = " ".join(f"{k} {v}" for k, v in kwargs.items())
+    name = (f"BatchNormalization {'training' if training else 'inference'}"
+            f"{' ' + settings if settings else ''} in {'x'.join(map(str, sample_shape))}")
+
+    def compute():
+        tf, keras = keras_modules()
+        rng = _rng(name)
+        x = (rng.standard_normal((batch, *sample_shape)) * 1.5 + 0.7).astype(np.float32)
+        layer = minicnn.BatchNormalization(**kwargs)
+        layer.build(sample_shape)
+        channels = layer.params["moving_mean"].shape[0]
+        start = {"gamma": rng.uniform(0.5, 1.5, channels), "beta": rng.standard_normal(channels),
+                 "moving_mean": rng.standard_normal(channels) * 0.3,
+                 "moving_variance": rng.uniform(0.5, 1.5, channels)}
+        layer.set_weights([start[key].astype(np.float32) for key in layer.params])
+        keras_layer = keras.layers.BatchNormalization(**kwargs)
+        keras_layer.build((None, *sample_shape))
+        keras_layer.set_weights(layer.get_weights())
+        upstream = rng.standard_normal(x.shape).astype(np.float32)
+        mini_watch, keras_watch = Stopwatch(), Stopwatch()
+        with mini_watch:
+            y = to_numpy(layer.forward(to_device(x), training=training))
+            dx = to_numpy(layer.backward(to_device(upstream)))
+        with keras_watch:
+            x_tensor = tf.constant(x)
+            with tf.GradientTape() as tape:
+                tape.watch(x_tensor)
+                y_keras = keras_layer(x_tensor, training=training)
+                loss = tf.reduce_sum(y_keras * upstream)
+            keras_grads = tape.gradient(loss, [x_tensor, *keras_layer.trainable_weights])
+        comparisons = [Comparison("output", "output", y, y_keras.numpy()),
+                       Comparison("grad input", "gradient", dx, keras_grads[0].numpy())]
+        trainable = [key for key in layer.params if key not in layer.non_trainable_keys]
+        comparisons += [Comparison(f"grad {key}", "gradient", layer.grads[key], g.numpy())
+                        for key, g in zip(trainable, keras_grads[1:])]
+        weights = dict(zip(layer.params, layer.get_weights()))
+        comparisons += [Comparison(f"{key} after the pass", "output", weights[key], v.numpy())
+                        for key, v in zip(("moving_mean", "moving_variance"),
+                                          keras_layer.non_trainable_weights)]
+        return comparisons, mini_watch.seconds, keras_watch.seconds
+    return Case(name, compute)
+
+
 LAYER_CASES = [
     conv2d_case(3, 1, "valid"),
     conv2d_case(3, 1, "same"),
@@ -160,6 +252,12 @@ LAYER_CASES = [
     activation_case("softmax", (5,)),
     *(activation_case(name, (4, 3, 2)) for name in ("tanh", "elu", "selu", "gelu", "softplus",
                                                    "swish", "leaky_relu")),
+    *issue16_layer_cases(),
+    batchnorm_case(training=True),
+    batchnorm_case(training=False),
+    batchnorm_case(training=True, momentum=0.9, epsilon=0.01, center=False),
+    batchnorm_case(training=True, sample_shape=(7,), batch=5, scale=False),
+    batchnorm_case(training=True, sample_shape=(3, 4, 5), axis=1),
 ]
 
 
@@ -304,7 +402,25 @@ VGG_STYLE = [("conv", 8, None), ("relu",), ("conv", 8, None), ("relu",), ("pool"
              ("flatten",), ("dense", 3, "softmax")]
 
 _KERAS_PREFIX = {"conv": "conv2d", "pool": "max_pooling2d", "relu": "activation",
-                 "flatten": "flatten", "dense": "dense"}
+                 "flatten": "flatten", "dense": "dense", "bn": "batch_normalization",
+                 "leaky": "leaky_re_lu", "gap": "global_average_pooling2d"}
+# Issue 16's kinds: ("bn",) BatchNormalization, ("leaky", slope) LeakyReLU, ("gap",)
+# GlobalAveragePooling2D; a "conv" or "dense" spec may end with a dict of further
+# arguments given to both frameworks (kernel_regularizer={"class_name": "L2", ...}).
+
+
+def _extra(args):
+    """The trailing dict of arguments of a "conv" or "dense" spec ({} if none)."""
+    return args[-1] if args and isinstance(args[-1], dict) else {}
+
+
+def _issue16_layer(module, kind, args, name, **extra):
+    """The layers of issue 16's kinds, from ``minicnn`` or ``keras.layers``."""
+    if kind == "bn":
+        return module.BatchNormalization(name=name, **extra)
+    if kind == "leaky":
+        return module.LeakyReLU(negative_slope=args[0], name=name, **extra)
+    return module.GlobalAveragePooling2D(name=name, **extra)
 
 
 def layer_names(spec):
@@ -322,9 +438,11 @@ def build_minicnn(spec, sample_shape, seed=0):
     layers = []
     for i, ((kind, *args), name) in enumerate(zip(spec, layer_names(spec))):
         extra = {"input_shape": sample_shape} if i == 0 else {}
-        if kind == "conv":
+        if kind in ("bn", "leaky", "gap"):
+            layers.append(_issue16_layer(minicnn, kind, args, name, **extra))
+        elif kind == "conv":
             layers.append(minicnn.Conv2D(args[0], 3, padding="same", activation=args[1],
-                                         seed=seed + i, name=name, **extra))
+                                         seed=seed + i, name=name, **extra, **_extra(args)))
         elif kind == "pool":
             layers.append(minicnn.MaxPooling2D(2, name=name, **extra))
         elif kind == "relu":
@@ -333,7 +451,7 @@ def build_minicnn(spec, sample_shape, seed=0):
             layers.append(minicnn.Flatten(name=name, **extra))
         else:
             layers.append(minicnn.Dense(args[0], activation=args[1], seed=seed + i, name=name,
-                                        **extra))
+                                        **extra, **_extra(args)))
     return minicnn.Sequential(layers)
 
 
@@ -369,9 +487,11 @@ def build_keras(keras, spec, sample_shape, probabilities_output=False):
     """The Keras twin of :func:`build_minicnn` (Keras's own initial weights)."""
     layers = [keras.Input(sample_shape)]
     for (kind, *args), name in zip(spec, layer_names(spec)):
-        if kind == "conv":
+        if kind in ("bn", "leaky", "gap"):
+            layers.append(_issue16_layer(keras.layers, kind, args, name))
+        elif kind == "conv":
             layers.append(keras.layers.Conv2D(args[0], 3, padding="same", activation=args[1],
-                                              name=name))
+                                              name=name, **_extra(args)))
         elif kind == "pool":
             layers.append(keras.layers.MaxPooling2D(2, name=name))
         elif kind == "relu":
@@ -379,7 +499,8 @@ def build_keras(keras, spec, sample_shape, probabilities_output=False):
         elif kind == "flatten":
             layers.append(keras.layers.Flatten(name=name))
         else:
-            layers.append(keras.layers.Dense(args[0], activation=args[1], name=name))
+            layers.append(keras.layers.Dense(args[0], activation=args[1], name=name,
+                                             **_extra(args)))
     if probabilities_output:
         layers.append(keras_probabilities_layer(keras))
     return keras.Sequential(layers)
@@ -397,7 +518,8 @@ def model_data(sample_shape, classes, n, seed):
     return x, minicnn.to_categorical(rng.integers(0, classes, n), classes)
 
 
-def model_case(name, spec, sample_shape, loss, optimizer, n=24, batch_size=8, epochs=3):
+def model_case(name, spec, sample_shape, loss, optimizer, n=24, batch_size=8, epochs=3,
+               optimizer_name="sgd", tolerances=None, why_looser=""):
     """Forward, loss, every gradient, then ``fit`` in both: per-epoch losses and
     accuracies, the final weights, and ``evaluate`` after training."""
     classes = spec[-1][1]       # units of the final dense layer
@@ -413,7 +535,8 @@ def model_case(name, spec, sample_shape, loss, optimizer, n=24, batch_size=8, ep
         mini_watch, keras_watch = Stopwatch(), Stopwatch()
         comparisons = []
 
-        mini.compile(minicnn.SGD(**optimizer), loss, ["accuracy"])
+        mini.compile(minicnn.optimizers.OPTIMIZERS[optimizer_name](**optimizer), loss,
+                     ["accuracy"])
         with mini_watch:
             y_pred = mini.forward(to_device(xb), training=True)
             loss_value = to_numpy(mini.loss(to_device(yb), y_pred))
@@ -427,8 +550,8 @@ def model_case(name, spec, sample_shape, loss, optimizer, n=24, batch_size=8, ep
         comparisons += [Comparison("output", "output", to_numpy(y_pred), keras_pred.numpy()),
                         Comparison("loss", "output", loss_value, keras_value.numpy())]
         keras_grads = iter(keras_grads)
-        for layer in mini.layers:
-            for key in layer.params:
+        for layer in mini.layers:   # Keras's trainable weights: no moving statistics
+            for key in (k for k in layer.params if k not in layer.non_trainable_keys):
                 comparisons.append(Comparison(f"grad {layer.name}/{key}", "gradient",
                                               layer.grads[key], next(keras_grads).numpy()))
 
@@ -438,8 +561,8 @@ def model_case(name, spec, sample_shape, loss, optimizer, n=24, batch_size=8, ep
         # so the metric is named explicitly.
         metric = (keras.metrics.BinaryAccuracy(name="accuracy")
                   if loss == "binary_crossentropy" else "accuracy")
-        keras_model.compile(optimizer=keras_optimizer(keras, "sgd", **optimizer), loss=loss,
-                            metrics=[metric])
+        keras_model.compile(optimizer=keras_optimizer(keras, optimizer_name, **optimizer),
+                            loss=loss, metrics=[metric])
         with mini_watch:
             mini_history = mini.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False,
                                     verbose=0)
@@ -460,7 +583,7 @@ def model_case(name, spec, sample_shape, loss, optimizer, n=24, batch_size=8, ep
         comparisons += [Comparison("evaluate loss", "weights", mini_eval[0], keras_eval[0]),
                         Comparison("evaluate accuracy", "weights", mini_eval[1], keras_eval[1])]
         return comparisons, mini_watch.seconds, keras_watch.seconds
-    return Case(name, compute)
+    return Case(name, compute, tolerances or {}, why_looser)
 
 
 MODEL_CASES = [
@@ -473,6 +596,32 @@ MODEL_CASES = [
                "categorical_crossentropy",
                {"learning_rate": 0.05, "momentum": 0.9, "nesterov": True}, n=20),
 ]
+
+# Issue 16: a small conv net with BatchNormalization, LeakyReLU and global average pooling
+# (BatchNormalization's moving statistics are among the trained weights compared), and
+# one whose Conv2D and Dense carry weight penalties (in fit's and evaluate's losses).
+# Its convolutions have no bias, as usual before BatchNormalization: the normalization
+# subtracts any bias again, so its true gradient is 0, and both frameworks would compare
+# rounding noise (~1e-7), which Adam's normalised steps would then turn into lr-sized moves.
+BN_NET = [("conv", 8, None, {"use_bias": False}), ("bn",), ("leaky", 0.1), ("pool",),
+          ("conv", 16, None, {"use_bias": False}), ("bn",), ("leaky", 0.1), ("gap",),
+          ("dense", 3, "softmax")]
+REGULARIZED_NET = [
+    ("conv", 8, "relu", {"kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}},
+                         "bias_regularizer": {"class_name": "L1", "config": {"l1": 0.01}}}),
+    ("pool",), ("flatten",),
+    ("dense", 3, "softmax", {"kernel_regularizer": {"class_name": "L1L2",
+                                                    "config": {"l1": 0.001, "l2": 0.01}}})]
+MODEL_CASES += [
+    model_case("BN + LeakyReLU + GAP net 16x16x3, CCE, SGD momentum 0.9", BN_NET, (16, 16, 3),
+               "categorical_crossentropy", {"learning_rate": 0.05, "momentum": 0.9}, n=20),
+    model_case("regularized conv net 12x12x3 (L2, L1, L1L2), CCE, SGD", REGULARIZED_NET,
+               (12, 12, 3), "categorical_crossentropy", {"learning_rate": 0.05}, n=20),
+]
+if "adam" in minicnn.optimizers.OPTIMIZERS:
+    MODEL_CASES.append(model_case(
+        "BN + LeakyReLU + GAP net 16x16x3, CCE, Adam", BN_NET, (16, 16, 3),
+        "categorical_crossentropy", {"learning_rate": 0.01}, n=20, optimizer_name="adam"))
 
 
 def evaluate_case(name, loss, units, activation, n=10, batch_size=4):

@@ -1,6 +1,7 @@
 """numba kernels for the CPU, by topic: im2col/col2im, max pooling, the fused bias/ReLU
-(and bias/ReLU/max-pool) passes, the kernel gradient of RGB layers on image planes,
-Winograd's tile transforms, and the optimizer steps.
+(and bias/ReLU/max-pool) passes, batch normalization's two passes each way, the kernel
+gradient of RGB layers on image planes, Winograd's tile transforms, and the optimizer
+steps.
 
 ``ops`` defines these operations in vectorised NumPy (the portable definition); here the
 same operations are plain loops that numba compiles to machine code, because the NumPy
@@ -20,6 +21,8 @@ import numpy as np
 from .filter_grad import FILTER_GRAD_MAX_CHANNELS, conv2d_kernel_grad
 from .im2col import IM2COL_RUNS_BELOW_CHANNELS, col2im, im2col
 from .jit import ALLOWED, jit, numba
+from .normalization import (batchnorm_gradient_sums, batchnorm_inference_backward,
+                            batchnorm_input_gradient, batchnorm_moments, batchnorm_normalize)
 from .optim import rmsprop_, sgd_momentum_
 from .pooling import maxpool2d_backward, maxpool2d_forward
 from .relu import bias_relu_, bias_relu_pool, relu_backward
@@ -51,6 +54,11 @@ def _warm_up():
                            "valid", y=np.zeros((1, 2, 2, 2), np.float32))
         sgd_momentum_(z, z.copy(), z, 0.1, 0.9, False)
         rmsprop_(z, z.copy(), z, 0.1, 0.9, 1e-7)
+        mean, variance = batchnorm_moments(z)
+        batchnorm_normalize(z, variance, mean, z.copy())
+        batchnorm_gradient_sums(z, z, mean)
+        batchnorm_input_gradient(z, z, mean, mean, mean, mean, z.copy())
+        batchnorm_inference_backward(z, z, mean, mean, z.copy())
         return True
     except Exception as error:  # a numba/LLVM failure must not break training
         warnings.warn(f"minicnn: numba kernels unavailable ({type(error).__name__}: {error}); "
@@ -75,15 +83,19 @@ def usable(x) -> bool:
 
 def dispatchers():
     """Every compiled kernel of these modules (for ``tutorial.cpu_kernels_need_compiling``)."""
-    from . import filter_grad, im2col, optim, pooling, relu, winograd  # noqa: PLC0415
+    from . import (filter_grad, im2col, normalization, optim, pooling, relu,  # noqa: PLC0415
+                   winograd)
     if numba is None:
         return []
     from numba.core.registry import CPUDispatcher  # noqa: PLC0415
-    return [kernel for module in (filter_grad, im2col, optim, pooling, relu, winograd)
+    return [kernel for module in (filter_grad, im2col, normalization, optim, pooling, relu,
+                                  winograd)
             for kernel in vars(module).values() if isinstance(kernel, CPUDispatcher)]
 
 
-__all__ = ["FILTER_GRAD_MAX_CHANNELS", "IM2COL_RUNS_BELOW_CHANNELS", "bias_relu_",
+__all__ = ["FILTER_GRAD_MAX_CHANNELS", "IM2COL_RUNS_BELOW_CHANNELS", "batchnorm_gradient_sums",
+           "batchnorm_inference_backward", "batchnorm_input_gradient", "batchnorm_moments",
+           "batchnorm_normalize", "bias_relu_",
            "bias_relu_pool", "col2im", "conv2d_kernel_grad", "enabled", "im2col", "jit",
            "maxpool2d_backward", "maxpool2d_forward", "relu_backward", "rmsprop_",
            "sgd_momentum_", "usable", "winograd_gradient", "winograd_input",
