@@ -7,7 +7,7 @@ One training step, the heart of the library (``Sequential.train_on_batch``):
     dout   = loss.gradient(y_true, y_pred)
     for layer in reversed(layers):                (each layer's backward)
         dout = layer.backward(dout)               (stores layer.grads)
-    optimizer.apply(layers)                       (optimizers.py)
+    optimizer.apply(layers)                       (optimizers/)
 
 ``fit`` repeats it over batches and epochs and calls the callbacks.
 """
@@ -539,7 +539,7 @@ class Sequential(Keras2Methods):
                                       "config": self.optimizer.get_config()}})
                     state = self.optimizer.get_state()
                     group = f.create_group("optimizer_state")
-                    group.attrs["iterations"] = state["iterations"]
+                    group.attrs.update({"iterations": state["iterations"], **state["scalars"]})
                     for key, value in state["slots"].items():
                         group.create_dataset(key, data=value)
                 weights = f.create_group("model_weights")

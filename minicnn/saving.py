@@ -86,8 +86,9 @@ def read_model(f, path, model_class):
         state.visititems(lambda name, obj: slots.__setitem__(name, obj[()])
                          if isinstance(obj, h5py.Dataset) else None)
         try:
-            optimizer.set_state({"iterations": state.attrs["iterations"], "slots": slots},
-                                layers=model.layers)
+            scalars = {k: v for k, v in state.attrs.items() if k != "iterations"}
+            optimizer.set_state({"iterations": state.attrs["iterations"], "slots": slots,
+                                 "scalars": scalars}, layers=model.layers)
         except (TypeError, ValueError) as err:
             raise _damaged(path, f"/optimizer_state: {err}") from None
     return model

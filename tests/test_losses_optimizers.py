@@ -100,8 +100,8 @@ def test_mismatched_labels_say_what_was_expected():
 def test_unknown_loss_and_optimizer_list_valid_names():
     with pytest.raises(ValueError, match="unknown loss 'hinge'.*binary_crossentropy"):
         losses.get("hinge")
-    with pytest.raises(ValueError, match="unknown optimizer 'adamw'.*rmsprop.*sgd"):
-        optimizers.get("adamw")
+    with pytest.raises(ValueError, match="unknown optimizer 'lamb'.*'adam'.*rmsprop.*sgd"):
+        optimizers.get("lamb")
 
 
 def _layer_with(weights, grads):
@@ -149,11 +149,15 @@ def test_rmsprop_puts_epsilon_inside_the_square_root(device):
 
 @pytest.mark.parametrize("optimizer", [SGD(0.05, momentum=0.9),
                                        SGD(0.05, momentum=0.9, nesterov=True),
-                                       RMSprop(0.01, rho=0.9)])
+                                       RMSprop(0.01, rho=0.9),
+                                       optimizers.Adam(0.01),
+                                       optimizers.Adam(0.01, amsgrad=True),
+                                       optimizers.AdamW(0.01, weight_decay=0.1)])
 @pytest.mark.parametrize("shape", [(3, 2), (300, 700)])   # the large one: one slice per thread
 def test_cpu_optimizer_kernels_give_numpys_numbers(optimizer, shape, monkeypatch):
-    """On the CPU an optimizer step is one numba pass (cpu_kernels.sgd_momentum_, rmsprop_);
-    it does NumPy's float32 operations in NumPy's order: the same numbers, bit for bit."""
+    """On the CPU an optimizer step is one numba pass (cpu_kernels.optim: sgd_momentum_,
+    rmsprop_, adam_); it does NumPy's float32 operations in NumPy's order: the same
+    numbers, bit for bit."""
     from minicnn.engine import cpu_kernels
     if not cpu_kernels.usable(np.zeros(1, np.float32)):
         pytest.skip("numba kernels unavailable here")

@@ -179,7 +179,7 @@ def _garble_model_config(f):
 
 def _unknown_optimizer(f):
     training = json.loads(f.attrs["training_config"])
-    training["optimizer"]["name"] = "adam"
+    training["optimizer"]["name"] = "lamb"
     f.attrs["training_config"] = json.dumps(training)
 
 
@@ -204,7 +204,8 @@ def _weight_of_another_shape(f):
     (_drop_optimizer_state, r"group /optimizer_state is missing"),
     (_drop_iterations, r"/optimizer_state lacks the attribute 'iterations'"),
     (_garble_model_config, r"attribute 'model_config' is not valid JSON"),
-    (_unknown_optimizer, r"unknown optimizer 'adam': expected one of \['rmsprop', 'sgd'\]"),
+    (_unknown_optimizer, r"unknown optimizer 'lamb': expected one of \['adagrad', 'adam', "
+                         r"'adamw', 'nadam', 'rmsprop', 'sgd'\]"),
     (_config_without_layers, r"attribute 'model_config' lacks 'layers'"),
     (_unknown_layer_class, r"layer 0 of 'model_config' cannot be rebuilt.*'Conv3D'"),
     (_weight_of_another_shape, r"weight 'kernel' has shape \(4, 2\), got \(5, 2\)"),

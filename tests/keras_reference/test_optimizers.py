@@ -51,3 +51,32 @@ def test_the_rmsprop_case_can_tell_where_epsilon_goes(tf_keras):
         mean_square = 0.8 * mean_square + 0.2 * g * g
         keras2 -= 0.01 * g / (np.sqrt(mean_square) + 0.5)
     assert _relative(keras2, variable.numpy()) > 100 * TOLERANCES["weights"]
+
+
+S = minicnn.optimizers.schedules
+O = minicnn.optimizers
+
+
+@pytest.mark.parametrize("feature, make, without", [
+    ("clipnorm", lambda: O.Adam(0.1, clipnorm=1.0), lambda: O.Adam(0.1)),
+    ("clipvalue", lambda: O.Adam(0.1, clipvalue=0.5), lambda: O.Adam(0.1)),
+    ("global_clipnorm", lambda: O.Nadam(0.1, global_clipnorm=1.0), lambda: O.Nadam(0.1)),
+    ("weight_decay", lambda: O.Adagrad(0.1, weight_decay=0.05), lambda: O.Adagrad(0.1)),
+    ("AdamW's decay", lambda: O.AdamW(0.1, weight_decay=0.1), lambda: O.Adam(0.1)),
+    ("amsgrad", lambda: O.Adam(0.1, beta_2=0.5, amsgrad=True), lambda: O.Adam(0.1, beta_2=0.5)),
+    ("Nesterov momentum", lambda: O.Nadam(0.1), lambda: O.Adam(0.1)),
+    ("ExponentialDecay", lambda: O.Adam(S.ExponentialDecay(0.1, 3, 0.5)),
+     lambda: O.Adam(0.1)),
+    ("staircase", lambda: O.Adam(S.ExponentialDecay(0.1, 3, 0.5, staircase=True)),
+     lambda: O.Adam(S.ExponentialDecay(0.1, 3, 0.5))),
+    ("PiecewiseConstantDecay", lambda: O.Adam(S.PiecewiseConstantDecay([2, 5],
+                                                                       [0.1, 0.05, 0.01])),
+     lambda: O.Adam(0.1)),
+    ("CosineDecay", lambda: O.Adam(S.CosineDecay(0.1, 8, alpha=0.1)), lambda: O.Adam(0.1)),
+    ("warmup", lambda: O.Adam(S.CosineDecay(0.0, 6, warmup_target=0.1, warmup_steps=4)),
+     lambda: O.Adam(S.CosineDecay(0.1, 6))),
+])
+def test_the_issue16_cases_can_tell_each_feature_from_its_absence(feature, make, without):
+    """Each setting the parity cases exercise moves the weights far more than the
+    tolerance, so getting it wrong (or ignoring it) on either side would fail them."""
+    assert _relative(_ten_steps(make()), _ten_steps(without())) > 100 * TOLERANCES["weights"]
