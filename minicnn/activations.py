@@ -1,8 +1,8 @@
 """Activation functions, each with its derivative beside it.
 
-Every activation maps an array to an array of the same shape and keeps what its
-backward pass needs (its output ``y``). ``backward(grad_y, y)`` returns the
-gradient with respect to the input.
+Every activation maps an array to an array of the same shape. ``backward(dout, y)``
+gets dout = dLoss/dy and the output y, and returns dx = dLoss/dx; the two whose slope
+the output does not tell (swish, gelu) keep what they need from their forward pass.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ class Linear:
     def forward(self, x):
         return x
 
-    def backward(self, grad_y, y):
-        return grad_y
+    def backward(self, dout, y):
+        return dout
 
 
 class ReLU:
@@ -29,8 +29,8 @@ class ReLU:
         xp = get_array_module(x)
         return xp.maximum(x, 0, dtype=x.dtype)
 
-    def backward(self, grad_y, y):
-        return grad_y * (y > 0)
+    def backward(self, dout, y):
+        return dout * (y > 0)
 
 
 class Sigmoid:
@@ -43,8 +43,8 @@ class Sigmoid:
         e = xp.exp(-xp.abs(x))
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
-    def backward(self, grad_y, y):
-        return grad_y * y * (1 - y)
+    def backward(self, dout, y):
+        return dout * y * (1 - y)
 
 
 class Tanh:
@@ -54,8 +54,8 @@ class Tanh:
     def forward(self, x):
         return get_array_module(x).tanh(x)
 
-    def backward(self, grad_y, y):
-        return grad_y * (1 - y * y)
+    def backward(self, dout, y):
+        return dout * (1 - y * y)
 
 
 class Softmax:
@@ -72,8 +72,8 @@ class Softmax:
         e = xp.exp(shifted)
         return e / e.sum(axis=-1, keepdims=True)
 
-    def backward(self, grad_y, y):
-        return y * (grad_y - (grad_y * y).sum(axis=-1, keepdims=True))
+    def backward(self, dout, y):
+        return y * (dout - (dout * y).sum(axis=-1, keepdims=True))
 
 
 class ELU:
@@ -89,9 +89,9 @@ class ELU:
         negative = (self.alpha * xp.expm1(xp.minimum(x, 0))).astype(x.dtype, copy=False)
         return xp.where(x > 0, x, negative)
 
-    def backward(self, grad_y, y):
+    def backward(self, dout, y):
         xp = get_array_module(y)
-        return grad_y * xp.where(y > 0, 1, y + self.alpha).astype(y.dtype, copy=False)
+        return dout * xp.where(y > 0, 1, y + self.alpha).astype(y.dtype, copy=False)
 
 
 class SELU(ELU):
@@ -106,10 +106,10 @@ class SELU(ELU):
     def forward(self, x):
         return (self.SCALE * super().forward(x)).astype(x.dtype, copy=False)
 
-    def backward(self, grad_y, y):
+    def backward(self, dout, y):
         xp = get_array_module(y)
         slope = xp.where(y > 0, self.SCALE, y + self.SCALE * self.ALPHA)
-        return grad_y * slope.astype(y.dtype, copy=False)
+        return dout * slope.astype(y.dtype, copy=False)
 
 
 class Softplus:
@@ -121,9 +121,9 @@ class Softplus:
         # max(x, 0) + log(1 + exp(-|x|)): the same function, with no overflow for large x
         return (xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))).astype(x.dtype, copy=False)
 
-    def backward(self, grad_y, y):
+    def backward(self, dout, y):
         xp = get_array_module(y)
-        return grad_y * -xp.expm1(-y)    # 1 - exp(-y), exact also where y is tiny
+        return dout * -xp.expm1(-y)    # 1 - exp(-y), exact also where y is tiny
 
 
 class LeakyReLU:
@@ -142,9 +142,9 @@ class LeakyReLU:
         xp = get_array_module(x)
         return xp.where(x > 0, x, x * x.dtype.type(self.negative_slope))
 
-    def backward(self, grad_y, y):
+    def backward(self, dout, y):
         xp = get_array_module(y)
-        return grad_y * xp.where(y > 0, 1, self.negative_slope).astype(y.dtype, copy=False)
+        return dout * xp.where(y > 0, 1, self.negative_slope).astype(y.dtype, copy=False)
 
 
 class Swish:
@@ -158,9 +158,9 @@ class Swish:
         self._sigmoid = Sigmoid().forward(x)
         return x * self._sigmoid
 
-    def backward(self, grad_y, y):
+    def backward(self, dout, y):
         s = self._sigmoid
-        return grad_y * (s + y * (1 - s))
+        return dout * (s + y * (1 - s))
 
 
 class GELU:
@@ -178,12 +178,12 @@ class GELU:
         return (x * (0.5 * (1 + erf(x * np.float32(1 / np.sqrt(2)))))).astype(x.dtype,
                                                                           copy=False)
 
-    def backward(self, grad_y, y):
+    def backward(self, dout, y):
         u = self._x * np.float32(1 / np.sqrt(2))
         # d/dx of x/2 (1 + erf(u)) with u = x / sqrt(2); erf' is the derivative of the
         # erf computed above (not of the exact one), so backward matches forward
         slope = 0.5 * (1 + erf(u)) + 0.5 * u * erf_derivative(u)
-        return grad_y * slope.astype(y.dtype, copy=False)
+        return dout * slope.astype(y.dtype, copy=False)
 
 
 # Abramowitz & Stegun 7.1.26: erf(a) = 1 - P(t) exp(-a^2), t = 1 / (1 + p a), a >= 0
