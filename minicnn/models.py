@@ -25,7 +25,7 @@ from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .backend import device, get_array_module, prefetch_to_device, to_device, to_numpy
-from .callbacks import Callback, History, ProgressBar
+from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
 from .io_utils import atomic_path
 from .keras2 import Keras2Methods
 from .random import new_generator
@@ -262,7 +262,9 @@ class Sequential(Keras2Methods):
         batches, steps = self._batch_source(x, y, batch_size, shuffle, steps_per_epoch, "fit")
         history = self.history
         progress = ProgressBar(steps, epochs, verbose)
-        all_callbacks = [history, progress, *(callbacks or [])]
+        # Keras's order: the caller's callbacks, then History and the progress bar, which
+        # so see what the others add to the logs (ReduceLROnPlateau's learning_rate).
+        all_callbacks = [*(callbacks or []), history, progress]
         for callback in all_callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(f"callbacks must be Callback objects, got {callback!r}")
@@ -289,9 +291,13 @@ class Sequential(Keras2Methods):
 
     def _train_epoch(self, batches, steps, epoch, callbacks):
         totals, seen = {}, 0
+        # With TerminateOnNaN, a non-finite loss goes to the callbacks (its update is not
+        # applied) and training stops cleanly, as in Keras; without it, fit raises.
+        stops_on_nan = any(isinstance(callback, TerminateOnNaN) for callback in callbacks)
         for step, (xb, yb) in enumerate(prefetch_to_device(batches(steps))):
             logs = self.train_on_batch(xb, yb)
-            if not math.isfinite(logs["loss"]):
+            finite = math.isfinite(logs["loss"])
+            if not finite and not stops_on_nan:
                 raise TrainingDivergedError(self._divergence_message(logs["loss"], epoch, step),
                                             self.history)
             size = len(xb)
@@ -300,6 +306,11 @@ class Sequential(Keras2Methods):
                 totals[key] = totals.get(key, 0.0) + value * size
             for callback in callbacks:
                 callback.on_batch_end(step, {**logs, "size": size})
+            if not finite and not self.stop_training:   # TerminateOnNaN did not stop it
+                raise TrainingDivergedError(self._divergence_message(logs["loss"], epoch, step),
+                                            self.history)
+            if self.stop_training:      # a callback stopped training: end the epoch here
+                break
         if seen == 0:
             raise ValueError("fit: the training data produced no batches")
         # Like Keras, the epoch's loss is the mean over its batches as they trained.

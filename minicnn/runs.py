@@ -7,6 +7,10 @@ A run folder holds
     history.csv    the same as a table, for spreadsheets
     model.h5       the trained model, when one is given (``load_model`` reads it)
 
+A TensorBoard log folder (``callbacks.TensorBoard(log_dir)``'s, or Keras's: ``train/`` and
+``validation/`` with event files), or a folder holding one, reads as a run too: its
+``epoch_*`` scalars are the history. A folder with a history.json is read from that.
+
     save_run("runs/dropout", history, {"model": "cnn", "dropout": True}, model)
     table = compare_runs(["runs/baseline", "runs/dropout"], path="compare.png")
 
@@ -116,12 +120,23 @@ def save_run(folder, history, config=None, model=None):
 
 
 def load_run(folder):
-    """``(history, config)`` of a run folder written by :func:`save_run`."""
+    """``(history, config)`` of a run folder written by :func:`save_run`, or of a
+    TensorBoard log folder (or a folder holding one, e.g. ``run/logs``) when there is no
+    history.json: its per-epoch scalars, ``val_*`` from ``validation/``."""
+    from .callbacks.tensorboard import find_log_dir, read_history
+
     folder = os.fspath(folder)
     history_path = os.path.join(folder, HISTORY_FILE)
     if not os.path.isfile(history_path):
-        raise FileNotFoundError(f"{folder!r} is not a run folder: it has no {HISTORY_FILE} "
-                                "(write one with minicnn.runs.save_run)")
+        log_dir = find_log_dir(folder)
+        if log_dir is None:
+            raise FileNotFoundError(f"{folder!r} is not a run folder: it has no {HISTORY_FILE} "
+                                    "(write one with minicnn.runs.save_run) and no TensorBoard "
+                                    "logs (train/ or validation/ with event files)")
+        history = read_history(log_dir)
+        if not history.history:
+            raise ValueError(f"the TensorBoard logs in {log_dir!r} hold no epoch_* scalars")
+        return history, {}
     config_path = os.path.join(folder, CONFIG_FILE)
     config = {}
     if os.path.isfile(config_path):
