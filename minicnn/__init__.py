@@ -15,27 +15,30 @@ Under Keras's paths: ``minicnn.datasets`` (``fashion_mnist``, ``mnist``),
 from . import (activations, callbacks, gradcheck, initializers, losses, optimizers,
                regularizers)
 from .backend import device, get_array_module, gpu_available, set_device, to_device, to_numpy
-from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint
+from .callbacks import (CSVLogger, Callback, EarlyStopping, History, LearningRateScheduler,
+                        ModelCheckpoint, ReduceLROnPlateau, TensorBoard, TerminateOnNaN)
 from .engine import engine_name, set_engine, use_engine
 from .layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
                      Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer, LeakyReLU,
                      MaxPooling2D, ReLU, ZeroPadding2D, clear_session)
 from .losses import BinaryCrossentropy, CategoricalCrossentropy
 from .models import Sequential, TrainingDivergedError, load_model
-from .optimizers import SGD, RMSprop
+from .optimizers import SGD, Adagrad, Adam, AdamW, Nadam, RMSprop
 from .random import set_seed
 from .utils import to_categorical
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "SGD", "Activation", "AveragePooling2D", "BatchNormalization", "BinaryCrossentropy",
-    "Callback", "CategoricalCrossentropy", "Conv2D", "Dense", "Dropout", "EarlyStopping",
+    "SGD", "Activation", "Adagrad", "Adam", "AdamW", "AveragePooling2D", "BatchNormalization",
+    "BinaryCrossentropy", "CSVLogger", "Callback", "CategoricalCrossentropy", "Conv2D", "Dense", "Dropout", "EarlyStopping",
     "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "History", "Layer",
-    "LeakyReLU", "MaxPooling2D", "ModelCheckpoint", "RMSprop", "ReLU", "Sequential",
+    "LearningRateScheduler", "LeakyReLU", "MaxPooling2D", "ModelCheckpoint", "Nadam", "RMSprop",
+    "ReLU", "ReduceLROnPlateau", "Sequential", "TensorBoard", "TerminateOnNaN",
     "TrainingDivergedError", "ZeroPadding2D", "activations", "callbacks", "clear_session",
     "device", "engine_name", "get_array_module", "gpu_available", "gradcheck",
-    "initializers", "load_model", "losses", "optimizers", "regularizers", "set_device", "set_engine",
+    "initializers", "load_model", "losses", "optimizers", "regularizers", "set_device",
+    "set_engine",
     "set_seed", "to_categorical", "to_device", "to_numpy", "use_engine",
 ]
 

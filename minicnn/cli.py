@@ -510,7 +510,8 @@ def build_parser():
     p.add_argument("--batch-size", type=positive_int, default=32)
 
     p = command("compare", cmd_compare, "compare the curves of several run folders")
-    p.add_argument("runs", nargs="+", help="run folders (with history.json)")
+    p.add_argument("runs", nargs="+",
+                   help="run folders (with history.json) or TensorBoard log folders")
     p.add_argument("--metric", default="val_accuracy", help="val_accuracy (default), "
                    "val_loss, accuracy or loss")
     p.add_argument("--plot", default=None, help="also save the curves as this PNG")

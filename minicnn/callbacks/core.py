@@ -125,13 +125,14 @@ class ProgressBar(Callback):
         self.steps, self.epochs, self.verbose = steps, epochs, verbose
 
     def on_epoch_begin(self, epoch, logs=None):
-        from tqdm.auto import tqdm
-
         self._start = time.perf_counter()
         self._images = 0
         self._timed_from = None   # perf_counter at the end of the first batch
         self._bar = None
         if self.verbose == 1:
+            # imported only for a bar: in Jupyter, tqdm.auto looks for its widgets
+            from tqdm.auto import tqdm
+
             self._bar = tqdm(total=self.steps, desc=f"Epoch {epoch + 1}/{self.epochs}",
                              unit="batch", leave=True, dynamic_ncols=True, file=sys.stderr)
 

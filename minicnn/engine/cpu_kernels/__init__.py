@@ -23,7 +23,7 @@ from .im2col import IM2COL_RUNS_BELOW_CHANNELS, col2im, im2col
 from .jit import ALLOWED, jit, numba
 from .normalization import (batchnorm_gradient_sums, batchnorm_inference_backward,
                             batchnorm_input_gradient, batchnorm_moments, batchnorm_normalize)
-from .optim import rmsprop_, sgd_momentum_
+from .optim import adam_, rmsprop_, sgd_momentum_
 from .pooling import maxpool2d_backward, maxpool2d_forward
 from .relu import bias_relu_, bias_relu_pool, relu_backward
 from .winograd import (winograd_gradient, winograd_input, winograd_output,
@@ -54,6 +54,8 @@ def _warm_up():
                            "valid", y=np.zeros((1, 2, 2, 2), np.float32))
         sgd_momentum_(z, z.copy(), z, 0.1, 0.9, False)
         rmsprop_(z, z.copy(), z, 0.1, 0.9, 1e-7)
+        adam_(z, z.copy(), z.copy(), None, z, 0.1, 0.9, 0.999, 1e-7)
+        adam_(z, z.copy(), z.copy(), z.copy(), z, 0.1, 0.9, 0.999, 1e-7)   # AMSGrad
         mean, variance = batchnorm_moments(z)
         batchnorm_normalize(z, variance, mean, z.copy())
         batchnorm_gradient_sums(z, z, mean)
@@ -96,7 +98,7 @@ def dispatchers():
 __all__ = ["FILTER_GRAD_MAX_CHANNELS", "IM2COL_RUNS_BELOW_CHANNELS", "batchnorm_gradient_sums",
            "batchnorm_inference_backward", "batchnorm_input_gradient", "batchnorm_moments",
            "batchnorm_normalize", "bias_relu_",
-           "bias_relu_pool", "col2im", "conv2d_kernel_grad", "enabled", "im2col", "jit",
+           "bias_relu_pool", "adam_", "col2im", "conv2d_kernel_grad", "enabled", "im2col", "jit",
            "maxpool2d_backward", "maxpool2d_forward", "relu_backward", "rmsprop_",
            "sgd_momentum_", "usable", "winograd_gradient", "winograd_input",
            "winograd_output", "winograd_output_pool", "winograd_unpooled_gradient",
