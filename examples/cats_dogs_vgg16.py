@@ -233,7 +233,7 @@ def main(argv=None):
         for lr in args.lr:
             name = f"{mode}_lr{lr:g}"
             minicnn.set_seed(args.seed)
-            head = Sequential(make_head(top.output_shape, args.seed), name=f"head_{name}")
+            head = Sequential(make_head(top.output_shape[1:], args.seed), name=f"head_{name}")
             head.compile(RMSprop(learning_rate=lr), "binary_crossentropy", ["accuracy"])
             start = time.perf_counter()
             history = head.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,

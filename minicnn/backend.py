@@ -160,3 +160,9 @@ def prefetch_to_device(batches):
         arrays, done, _ = pending
         cupy.cuda.get_current_stream().wait_event(done)
         yield arrays
+
+
+def image_data_format() -> str:
+    """Always "channels_last": minicnn's images are (N, H, W, C), Keras's default. (Keras
+    2 tutorials ask ``K.image_data_format()`` to choose their input shape.)"""
+    return "channels_last"

@@ -188,9 +188,9 @@ def _load_model(path):
         raise CommandError(f"model file {path!r} not found (train one with 'minicnn train' "
                            "or 'minicnn demo': it writes model.h5 in the run folder)")
     model = load_model(path)
-    if model.input_shape is None or len(model.input_shape) != 3:
+    if model.input_shape is None or len(model.input_shape) != 4:   # (None, H, W, C)
         raise CommandError(f"{path!r} holds a model with input shape {model.input_shape}; "
-                           "expected images (height, width, channels)")
+                           "expected images (None, height, width, channels)")
     return model
 
 
@@ -223,7 +223,7 @@ def cmd_evaluate(args):
     _refuse_a_flat_folder(args.directory)
     outputs = model.output_shape[-1]
     iterator = ImageDataGenerator(rescale=args.scale).flow_from_directory(
-        args.directory, target_size=model.input_shape[:2], color_mode=_color_mode(model),
+        args.directory, target_size=model.input_shape[1:3], color_mode=_color_mode(model),
         class_mode="categorical" if outputs > 1 else "binary", batch_size=args.batch_size,
         shuffle=False)
     if iterator.samples == 0:
@@ -311,7 +311,7 @@ def cmd_predict(args):
     for start in _with_progress(chunks, len(chunks), "predict") if len(paths) > chunk \
             else chunks:
         part = paths[start:start + chunk]
-        images, failed = load_images(part, tuple(model.input_shape[:2]), _color_mode(model))
+        images, failed = load_images(part, tuple(model.input_shape[1:3]), _color_mode(model))
         probabilities = model.predict(images * np.float32(args.scale),
                                       batch_size=args.batch_size)
         if probabilities.shape[-1] == 1:       # a sigmoid: P(class 1)

@@ -3,7 +3,9 @@
 A loss object is called as ``loss(y_true, y_pred)`` and returns a 0-d array
 (the mean over the batch); ``loss.gradient(y_true, y_pred)`` returns dLoss/dy_pred
 with the shape of ``y_pred``, which then flows back into the softmax or sigmoid
-that produced ``y_pred``.
+that produced ``y_pred``. Keras's functions of the same names
+(``categorical_crossentropy(y_true, y_pred)``) return the loss of each sample, shape
+(N,), as Keras's do; ``compile(loss=losses.categorical_crossentropy)`` takes them too.
 
 Probabilities are clipped to [1e-7, 1 - 1e-7] before the log, as Keras does
 (``keras.backend.epsilon()``); where clipping is active the gradient is zero,
@@ -128,26 +130,56 @@ class MeanSquaredError:
         return (y_true == y_pred).mean()
 
 
+def binary_crossentropy(y_true, y_pred):
+    """Keras's function: the loss of each sample (mean over the last axis), shape (N,)."""
+    xp = get_array_module(y_pred)
+    y_true = _match_labels("binary_crossentropy", y_true, y_pred)
+    p, _ = _clip_with_mask(xp, y_pred)
+    return (-(y_true * xp.log(p) + (1 - y_true) * xp.log(1 - p))).mean(axis=-1)
+
+
+def categorical_crossentropy(y_true, y_pred):
+    """Keras's function: the loss of each sample, shape (N,)."""
+    xp = get_array_module(y_pred)
+    y_true = _match_labels("categorical_crossentropy", y_true, y_pred)
+    q, _ = _clip_with_mask(xp, y_pred / y_pred.sum(axis=-1, keepdims=True))
+    return -(y_true * xp.log(q)).sum(axis=-1)
+
+
+def mean_squared_error(y_true, y_pred):
+    """Keras's function: the loss of each sample, shape (N,)."""
+    y_true = _match_labels("mean_squared_error", y_true, y_pred)
+    return ((y_pred - y_true) ** 2).mean(axis=-1)
+
+
+mse = mean_squared_error
+
 LOSSES = {"binary_crossentropy": BinaryCrossentropy,
           "categorical_crossentropy": CategoricalCrossentropy,
           "mean_squared_error": MeanSquaredError,
           "mse": MeanSquaredError}
+# Keras's loss functions, given to compile as objects (loss=keras.losses.categorical_crossentropy)
+_FUNCTIONS = {binary_crossentropy: BinaryCrossentropy,
+              categorical_crossentropy: CategoricalCrossentropy,
+              mean_squared_error: MeanSquaredError}
 
 
 def get(loss):
-    """A loss object from its name or the object itself."""
+    """A loss object from its name, Keras's loss function of that name, a loss class or
+    the object itself."""
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}: expected one of {sorted(LOSSES)}")
         return LOSSES[loss]()
+    if loss in _FUNCTIONS:
+        return _FUNCTIONS[loss]()
+    if isinstance(loss, type) and loss in LOSSES.values():
+        return loss()
     if callable(loss) and hasattr(loss, "gradient"):
         return loss
     raise TypeError(f"loss must be a name or a loss object with .gradient, got {loss!r}")
 
 
-def binary_crossentropy(y_true, y_pred):
-    return BinaryCrossentropy()(y_true, y_pred)
-
-
-def categorical_crossentropy(y_true, y_pred):
-    return CategoricalCrossentropy()(y_true, y_pred)
+__all__ = ["BinaryCrossentropy", "CategoricalCrossentropy", "MeanSquaredError",
+           "binary_crossentropy", "categorical_crossentropy", "get", "mean_squared_error",
+           "mse"]

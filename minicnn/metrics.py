@@ -9,6 +9,9 @@ For each class ``k``, counting over the test set:
     support         = number truly k
 
 A ratio with nothing to count (0 / 0) is reported as 0, as scikit-learn does.
+
+Also Keras's accuracy functions (``binary_accuracy``, ``categorical_accuracy``,
+``sparse_categorical_accuracy``), one value per sample as Keras returns them.
 """
 from __future__ import annotations
 
@@ -61,9 +64,11 @@ def classification_scores(y_true, y_pred, num_classes=None):
             "accuracy": float(true_positives.sum() / total) if total else 0.0}
 
 
-def classification_report(y_true, y_pred, class_names=None, digits=2):
+def classification_report(y_true, y_pred, class_names=None, digits=2, target_names=None):
     """A text table like scikit-learn's: precision, recall, F1 and support per
-    class, then accuracy and the macro and support-weighted averages."""
+    class, then accuracy and the macro and support-weighted averages.
+    ``target_names`` is scikit-learn's name for ``class_names``."""
+    class_names = target_names if class_names is None else class_names
     num_classes = len(class_names) if class_names is not None else None
     scores = classification_scores(y_true, y_pred, num_classes)
     support = scores["support"]
@@ -88,4 +93,26 @@ def classification_report(y_true, y_pred, class_names=None, digits=2):
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["classification_report", "classification_scores", "confusion_matrix"]
+# -- Keras's accuracy functions: one value per sample (1.0 right, 0.0 wrong), as Keras's --
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """(y_pred > threshold) == y_true, value by value, as Keras 3's (Keras 2's averaged
+    over the last axis)."""
+    y_pred = np.asarray(y_pred)
+    y_true = np.asarray(y_true).reshape(y_pred.shape)
+    return ((y_pred > threshold) == y_true).astype(np.float32)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """1.0 where the arg-max class of ``y_pred`` is that of the one-hot ``y_true``."""
+    return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float32)
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """1.0 where the arg-max class of ``y_pred`` is the class index ``y_true``."""
+    y_true = np.asarray(y_true).reshape(np.shape(y_pred)[:-1])
+    return (y_true == np.argmax(y_pred, axis=-1)).astype(np.float32)
+
+
+__all__ = ["binary_accuracy", "categorical_accuracy", "classification_report",
+           "classification_scores", "confusion_matrix", "sparse_categorical_accuracy"]

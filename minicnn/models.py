@@ -20,11 +20,11 @@ import warnings
 
 import numpy as np
 
-from . import engine
+from . import engine, functional
 from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
-from .backend import device, get_array_module, prefetch_to_device, to_device, to_numpy
+from .backend import get_array_module, prefetch_to_device, to_device, to_numpy
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
 from .io_utils import atomic_path
 from .keras2 import Keras2Methods
@@ -57,7 +57,7 @@ def _has_epochs(x):
     return callable(getattr(x, "epoch", None))
 
 
-class Sequential(Keras2Methods):
+class Sequential(functional.ModelConventions, Keras2Methods):
     """Layers applied one after the other.
 
     >>> model = Sequential([Conv2D(8, 3, activation="relu", input_shape=(28, 28, 1)),
@@ -76,17 +76,25 @@ class Sequential(Keras2Methods):
         self.history = History()
         self._shuffle_rng = None
         self._steps: list = []   # how the last forward pass ran the layers (see forward)
+        self._input = None       # the InputLayer of an Input(...) first entry, if any
         for layer in layers or []:
             self.add(layer)
 
     # -- building -----------------------------------------------------------
     def add(self, layer):
+        """Append ``layer``; ``Input(shape=...)`` or ``InputLayer`` may come first (Keras 3),
+        giving the input shape (it is not one of ``model.layers``, as in Keras)."""
+        if (input_layer := functional.input_layer_of(layer)) is not None:
+            if self.layers or self._input is not None:
+                raise ValueError("Input(...) / InputLayer must be the first entry of a model")
+            self._input = input_layer
+            return
         if not isinstance(layer, layers_module.Layer):
             raise TypeError(f"Sequential.add expects a Layer, got {layer!r}")
         if any(existing.name == layer.name for existing in self.layers):
             raise ValueError(f"a layer named {layer.name!r} is already in the model; "
                              "layer names must be unique")
-        previous = self.layers[-1] if self.layers else None
+        previous = self.layers[-1] if self.layers else self._input
         if layer.built and previous is not None and previous.built and \
                 tuple(layer.input_shape) != tuple(previous.output_shape):
             raise ValueError(f"layer {layer.name!r} was built for inputs {layer.input_shape} "
@@ -103,14 +111,6 @@ class Sequential(Keras2Methods):
     @property
     def built(self) -> bool:
         return bool(self.layers) and all(layer.built for layer in self.layers)
-
-    @property
-    def input_shape(self):
-        return self.layers[0].input_shape if self.layers else None
-
-    @property
-    def output_shape(self):
-        return self.layers[-1].output_shape if self.built else None
 
     def build(self, input_shape):
         """Build every layer for samples of shape ``input_shape`` (no batch axis)."""
@@ -180,14 +180,14 @@ class Sequential(Keras2Methods):
     def _check_labels(self, y_shape, n_inputs):
         """Labels must be (N, *output_shape); (N,) is accepted for a 1-unit output."""
         y_shape = tuple(y_shape)
-        if len(y_shape) == 1 and self.output_shape == (1,):
+        if len(y_shape) == 1 and self._output_sample == (1,):
             y_shape = (*y_shape, 1)
-        if y_shape[1:] != tuple(self.output_shape) or y_shape[0] != n_inputs:
+        if y_shape[1:] != tuple(self._output_sample) or y_shape[0] != n_inputs:
             one_hot_hint = (" (one-hot encode class indices, e.g. with minicnn.to_categorical)"
-                            if len(y_shape) == 1 and self.output_shape[-1] > 1 else "")
+                            if len(y_shape) == 1 and self._output_sample[-1] > 1 else "")
             raise ValueError(
                 f"labels of shape {tuple(y_shape)} do not match the model's output "
-                f"(batch, {', '.join(map(str, self.output_shape))}) for {n_inputs} "
+                f"(batch, {', '.join(map(str, self._output_sample))}) for {n_inputs} "
                 f"inputs{one_hot_hint}")
 
     def _to_batch(self, x, y=None):
@@ -195,7 +195,7 @@ class Sequential(Keras2Methods):
         self._ensure_built(x)
         if y is not None:
             self._check_labels(y.shape, x.shape[0])
-            y = to_device(y, dtype=np.float32).reshape(x.shape[0], *self.output_shape)
+            y = to_device(y, dtype=np.float32).reshape(x.shape[0], *self._output_sample)
         return x, y
 
     def _batch_values(self, y, y_pred):
@@ -448,15 +448,16 @@ class Sequential(Keras2Methods):
     def _check_empty_inputs(self, x, who):
         """No layer sees an empty array (its first layer checks the others' shape)."""
         self._ensure_built(x)
-        if tuple(x.shape[1:]) != tuple(self.input_shape):
+        sample = tuple(self.layers[0].input_shape)
+        if tuple(x.shape[1:]) != sample:
             raise ValueError(f"{who}: inputs of shape {tuple(x.shape)} do not match the "
-                             f"model's input (batch, {', '.join(map(str, self.input_shape))})")
+                             f"model's input (batch, {', '.join(map(str, sample))})")
 
     def _predict_chunks(self, chunks):
         outputs = [to_numpy(self.forward(to_device(chunk, dtype=np.float32)))
                    for chunk in chunks]
         if not outputs:
-            return np.zeros((0, *(self.output_shape or ())), dtype=np.float32)
+            return np.zeros((0, *(self._output_sample or ())), dtype=np.float32)
         return np.concatenate(outputs)
 
     def _predict_epoch(self, iterator):
@@ -509,26 +510,6 @@ class Sequential(Keras2Methods):
                 return layer
         raise KeyError(f"no layer named {name!r}; layers: {[l.name for l in self.layers]}")
 
-    def summary(self, print_fn=print):
-        """A Keras-like table: each layer, its output shape and parameter count."""
-        if not self.built:
-            raise ValueError("summary needs a built model: give the first layer an "
-                             "input_shape or call the model on data first")
-        rows = [(f"{layer.name} ({type(layer).__name__})",
-                 str((None, *layer.output_shape)), f"{layer.count_params():,}")
-                for layer in self.layers]
-        widths = [max(len(h), *(len(r[i]) for r in rows))
-                  for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
-        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-        total = self.count_params()
-        trainable = sum(l.count_trainable_params() for l in self.layers)
-        rule = "=" * len(line(("", "", "")))
-        text = [f'Model: "{self.name}"', rule, line(("Layer (type)", "Output Shape", "Param #")),
-                rule, *(line(r) for r in rows), rule,
-                f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-                f"Non-trainable params: {total - trainable:,}", f"Device: {device()}"]
-        print_fn("\n".join(text))
-
     # -- saving -----------------------------------------------------------------
     def get_config(self):
         return {"name": self.name,
@@ -560,6 +541,17 @@ class Sequential(Keras2Methods):
                         layer_group.create_dataset(key, data=value)
 
 
+class Model(Sequential):
+    """Keras's functional model for a chain of layers: ``inputs = Input((28, 28, 1))``,
+    ``x = Conv2D(32, 3)(inputs)``, ..., ``Model(inputs, x)`` (see ``minicnn.functional``)."""
+
+    def __init__(self, inputs=None, outputs=None, name="model"):
+        super().__init__(functional.chain(inputs, outputs), name=name)
+
+
+Input = layers_module.Input
+
+
 def load_model(path) -> Sequential:
     """Rebuild a model saved by :meth:`Sequential.save`, with its optimizer state.
 
@@ -584,4 +576,4 @@ def load_model(path) -> Sequential:
             raise OSError(f"cannot read model file {path!r}: {err}") from err
 
 
-__all__ = ["Sequential", "TrainingDivergedError", "load_model"]
+__all__ = ["Input", "Model", "Sequential", "TrainingDivergedError", "load_model"]

@@ -334,7 +334,7 @@ def write_kaggle_submission(model_path, test_dir, output_csv, image_size=None, b
     from .data import write_submission
 
     model = load_model(model_path)
-    image_size = image_size or model.input_shape[0]
+    image_size = image_size or model.input_shape[1]   # (None, H, W, C)
     ids, probabilities = predict_folder(model, test_dir, image_size, batch_size, progress)
     write_submission(ids, probabilities, output_csv)
     return len(ids)

@@ -103,7 +103,7 @@ def sequential_bound(model, x, terms: int) -> np.ndarray:
             config["activation"], squashed = None, True
         copies.append(layers_module.from_config(type(layer).__name__, config))
     magnitudes = Sequential(copies)
-    magnitudes.build(model.input_shape)
+    magnitudes.build(model.input_shape[1:])   # (None, ...) -> one sample
     magnitudes.set_weights([np.abs(w) for w in model.get_weights()])
     bound = sum_bound(terms, magnitudes.forward(np.abs(np.asarray(x, np.float64))))
     return bound + (sum_bound(4, 1.0) if squashed else 0.0)

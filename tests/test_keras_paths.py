@@ -44,6 +44,39 @@ PATHS = [
     ("minicnn.callbacks", "History", minicnn.History, True),
     ("minicnn.callbacks", "EarlyStopping", minicnn.EarlyStopping, True),
     ("minicnn.callbacks", "ModelCheckpoint", minicnn.ModelCheckpoint, True),
+    # models and layers: Keras 3's paths and Keras 2's submodules (aliases)
+    ("minicnn.models", "Sequential", minicnn.Sequential, True),
+    ("minicnn.models", "load_model", minicnn.load_model, True),
+    ("minicnn.models", "Model", None, True),
+    ("minicnn.models", "Input", None, False),   # Keras 2's; Keras 3: keras.Input
+    ("minicnn.layers", "Input", None, True),
+    ("minicnn.layers", "InputLayer", None, True),
+    ("minicnn.layers.convolutional", "Conv2D", minicnn.Conv2D, False),
+    ("minicnn.layers.convolutional", "Convolution2D", minicnn.Conv2D, False),
+    ("minicnn.layers.convolutional", "MaxPooling2D", minicnn.MaxPooling2D, False),
+    ("minicnn.layers.convolutional", "ZeroPadding2D", minicnn.ZeroPadding2D, False),
+    ("minicnn.layers.core", "Dense", minicnn.Dense, False),
+    ("minicnn.layers.core", "Flatten", minicnn.Flatten, False),
+    ("minicnn.layers.core", "Dropout", minicnn.Dropout, False),
+    ("minicnn.layers.core", "Activation", minicnn.Activation, False),
+    ("minicnn.layers.pooling", "MaxPooling2D", minicnn.MaxPooling2D, False),
+    ("minicnn.layers.normalization", "BatchNormalization", minicnn.BatchNormalization, False),
+    ("minicnn.layers.advanced_activations", "LeakyReLU", minicnn.LeakyReLU, False),
+    ("minicnn.layers.advanced_activations", "ReLU", minicnn.ReLU, False),
+    # losses, metrics, optimizers, backend
+    ("minicnn.losses", "categorical_crossentropy", None, True),
+    ("minicnn.losses", "binary_crossentropy", None, True),
+    ("minicnn.losses", "mean_squared_error", None, True),
+    ("minicnn.losses", "CategoricalCrossentropy", minicnn.CategoricalCrossentropy, True),
+    ("minicnn.losses", "BinaryCrossentropy", minicnn.BinaryCrossentropy, True),
+    ("minicnn.losses", "MeanSquaredError", None, True),
+    ("minicnn.metrics", "binary_accuracy", None, True),
+    ("minicnn.metrics", "categorical_accuracy", None, True),
+    ("minicnn.metrics", "sparse_categorical_accuracy", None, True),
+    ("minicnn.optimizers", "SGD", minicnn.SGD, True),
+    ("minicnn.optimizers", "Adam", minicnn.Adam, True),
+    ("minicnn.optimizers", "RMSprop", minicnn.RMSprop, True),
+    ("minicnn.backend", "image_data_format", None, True),
 ]
 
 
@@ -63,6 +96,44 @@ def test_keras_path_imports_minicnn_object(module, name, expected, in_keras3):
     assert callable(got)
     if expected is not None:
         assert got is expected
+
+
+def test_the_keras_2_layer_submodules_are_attributes_too():
+    import minicnn.layers as layers
+
+    assert layers.convolutional.Conv2D is layers.Conv2D
+    assert layers.advanced_activations.LeakyReLU is layers.LeakyReLU
+    assert layers.core.Activation is layers.Activation
+    assert minicnn.backend.image_data_format() == "channels_last"
+
+
+@pytest.mark.keras
+def test_loss_and_accuracy_functions_match_keras():
+    keras = import_keras()
+    from minicnn import losses, metrics
+
+    rng = np.random.default_rng(3)
+    y = np.eye(4)[rng.integers(0, 4, 6)]
+    p = rng.dirichlet(np.ones(4), 6)
+    for name in ("binary_crossentropy", "categorical_crossentropy", "mean_squared_error"):
+        np.testing.assert_allclose(getattr(losses, name)(y, p),
+                                   np.asarray(getattr(keras.losses, name)(y, p)), rtol=1e-6)
+    for name in ("binary_accuracy", "categorical_accuracy"):
+        np.testing.assert_array_equal(getattr(metrics, name)(y, p),
+                                      np.asarray(getattr(keras.metrics, name)(y, p)))
+    labels = y.argmax(axis=1)
+    np.testing.assert_array_equal(metrics.sparse_categorical_accuracy(labels, p),
+                                  np.asarray(keras.metrics.sparse_categorical_accuracy(labels, p)))
+
+
+def test_compile_takes_keras_loss_functions_and_classes():
+    from minicnn import losses
+
+    for loss in (losses.categorical_crossentropy, losses.CategoricalCrossentropy,
+                 losses.CategoricalCrossentropy()):
+        model = minicnn.Sequential([minicnn.Dense(3, activation="softmax", input_shape=(2,))])
+        model.compile("adam", loss, ["accuracy"])
+        assert model.loss.name == "categorical_crossentropy"
 
 
 def test_image_functions_are_one_set_of_objects():

@@ -60,7 +60,8 @@ def test_architecture_names_shapes_and_parameter_count():
     model = VGG16(include_top=False, weights=None, input_shape=(150, 150, 3))
     got = [(layer.name, layer.output_shape, layer.count_params()) for layer in model.layers]
     assert got == LAYER_SHAPES_150
-    assert model.output_shape == (4, 4, 512)
+    assert model.output_shape == (None, 4, 4, 512)   # Keras's form
+    assert model.input_shape == (None, 150, 150, 3)
     assert model.count_params() == 14_714_688
     conv = model.get_layer("block3_conv2")
     assert (conv.kernel_size, conv.strides, conv.padding, conv.activation.name) == \
@@ -71,7 +72,7 @@ def test_architecture_names_shapes_and_parameter_count():
 
 @pytest.mark.parametrize("size, out", [(224, 7), (32, 1), (100, 3)])
 def test_output_size_is_input_over_32_rounded_down(size, out):
-    assert VGG16(input_shape=(size, size, 3)).output_shape == (out, out, 512)
+    assert VGG16(input_shape=(size, size, 3)).output_shape == (None, out, out, 512)
 
 
 def test_forward_of_a_small_batch():

@@ -13,7 +13,7 @@ on disk and a re-run with the same inputs loads them::
 The cache. One entry per distinct set of inputs, in a folder named by a hash
 of them, ``cache_dir/<key>/``:
 
-    features.npy   (samples, *base.output_shape) float32, written batch by batch
+    features.npy   (samples, *base.output_shape[1:]) float32, written batch by batch
     labels.npy     (samples,) int32, the iterator's ``classes`` in ``filenames`` order
     manifest.json  what the key was computed from, written last
 
@@ -100,9 +100,9 @@ def _check_iterator(iterator, base_model, preprocessing):
                          "preprocessing=None to use its batches as they are")
     if not base_model.built:
         raise ValueError("extract_features: build the base model first (give input_shape)")
-    if tuple(iterator.image_shape) != tuple(base_model.input_shape):
+    if tuple(iterator.image_shape) != tuple(base_model.input_shape[1:]):
         raise ValueError(f"the iterator yields images of shape {tuple(iterator.image_shape)} "
-                         f"but the base model expects {tuple(base_model.input_shape)}: set "
+                         f"but the base model expects {tuple(base_model.input_shape[1:])}: set "
                          "target_size (and color_mode) of flow_from_directory to match")
 
 
@@ -215,7 +215,7 @@ def _write_rows(f, rows):
 
 def _features_size(iterator, base_model):
     """Bytes of features.npy when every image is readable."""
-    shape = (iterator.samples, *base_model.output_shape)
+    shape = (iterator.samples, *base_model.output_shape[1:])
     return len(_npy_header(shape)) + 4 * int(np.prod(shape))
 
 
@@ -237,7 +237,7 @@ def _run_base(base_model, iterator, preprocessing, batch_size, features_path, ve
     """
     from tqdm.auto import tqdm
 
-    row_shape = tuple(base_model.output_shape)
+    row_shape = tuple(base_model.output_shape[1:])   # (None, ...): one sample's
     header = _npy_header((iterator.samples, *row_shape))
     written, batch_labels = 0, []
     with open(features_path, "wb") as f, \
@@ -299,7 +299,7 @@ def extract_features(base_model, iterator, cache_dir=None, batch_size=32, prepro
     preprocessing: ``preprocess_input`` mode applied to each batch ("caffe", the
         one VGG16's weights expect; "rescale") or None for the batches as they come.
 
-    Returns ``(features, labels)``: float32 (N, *base_model.output_shape) and
+    Returns ``(features, labels)``: float32 (N, *base_model.output_shape[1:]) and
     int32 (N,), read-only memory maps, N = ``iterator.samples`` less any unreadable
     file the iterator skipped. ``labels[i]`` is ``iterator.classes`` of the i-th
     file of ``iterator.filenames`` (never assumed from class counts).

@@ -9,8 +9,12 @@
   (kernel, then bias), so that ``get_weights`` lines up with Keras one-to-one.
 
 Shapes are channels-last as in Keras: images (N, H, W, C), conv kernels
-(KH, KW, C_in, C_out), dense kernels (in, out). Shapes written without the
-batch axis (``input_shape``, ``output_shape``) are those of one sample.
+(KH, KW, C_in, C_out), dense kernels (in, out). A layer's ``input_shape`` and
+``output_shape`` are those of ONE sample, without the batch axis ((26, 26, 32)): the
+engine sizes its arrays from them. A model's ``input_shape`` / ``output_shape`` follow
+Keras and carry the batch axis as None ((None, 26, 26, 32)), as do the symbolic tensors
+of the functional API (``layer(Input(...)).shape``). (Keras 3 layers have no
+``output_shape``; Keras 2's reported the batch axis too.)
 """
 from __future__ import annotations
 
@@ -222,7 +226,29 @@ class Layer:
                 "input_shape": list(self.input_shape) if self.input_shape else None}
 
     def __call__(self, x, training=False):
+        """``forward`` on an array; on a symbolic tensor (``Input(...)`` or a layer's output
+        from one), Keras's functional API: the layer is built for the tensor's shape and
+        the symbolic output is returned (see ``minicnn.functional``)."""
+        if getattr(x, "is_keras_tensor", False) or (
+                isinstance(x, (list, tuple)) and any(getattr(t, "is_keras_tensor", False)
+                                                     for t in x)):
+            return self._call_symbolic(x)
         return self.forward(x, training=training)
+
+    def _call_symbolic(self, x):
+        if isinstance(x, (list, tuple)):
+            raise NotImplementedError(
+                f"layer {self.name!r} ({type(self).__name__}) called on {len(x)} tensors: "
+                "minicnn's functional API builds chains of layers, one input each; merge "
+                "layers and several inputs are not supported yet")
+        shape = tuple(x.shape[1:])
+        if not self.built:
+            self.build(shape)
+        elif shape != tuple(self.input_shape):
+            raise ValueError(f"layer {self.name!r} ({type(self).__name__}) was built for "
+                             f"inputs (None, {', '.join(map(str, self.input_shape))}), "
+                             f"called on a tensor of shape {x.shape}")
+        return x.followed_by(self)
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"

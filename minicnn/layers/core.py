@@ -1,4 +1,5 @@
-"""Dense, Flatten and Dropout."""
+"""Dense, Flatten and Dropout; also ``Activation`` (defined in ``activation``), which
+Keras 2's ``keras.layers.core`` held: ``from minicnn.layers.core import Activation``."""
 from __future__ import annotations
 
 import math
@@ -8,6 +9,7 @@ import numpy as np
 from .. import activations, engine, initializers, regularizers
 from ..backend import get_array_module
 from ..random import new_generator, new_seed
+from .activation import Activation  # noqa: F401  (Keras 2's keras.layers.core had it)
 from .base import Layer, positive_int, register
 
 
