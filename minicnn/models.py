@@ -13,9 +13,7 @@ One training step, the heart of the library (``Sequential.train_on_batch``):
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import warnings
 
 import numpy as np
@@ -26,12 +24,9 @@ from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .backend import get_array_module, prefetch_to_device, to_device, to_numpy
 from .callbacks import Callback, History, ProgressBar, TerminateOnNaN
-from .io_utils import atomic_path
 from .keras2 import Keras2Methods
 from .random import new_generator
-from .saving import read_model
-
-FORMAT_VERSION = 1
+from .saving import load_model_file, write_model
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -517,28 +512,9 @@ class Sequential(functional.ModelConventions, Keras2Methods):
                            for l in self.layers]}
 
     def save(self, path):
-        """Architecture, weights and optimizer state in one HDF5 file, written atomically."""
-        import h5py
-
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["minicnn_format_version"] = FORMAT_VERSION
-                f.attrs["model_config"] = json.dumps(self.get_config())
-                if self.loss is not None:
-                    f.attrs["training_config"] = json.dumps({
-                        "loss": self.loss.name, "metrics": self.metrics,
-                        "optimizer": {"name": self.optimizer.name,
-                                      "config": self.optimizer.get_config()}})
-                    state = self.optimizer.get_state()
-                    group = f.create_group("optimizer_state")
-                    group.attrs.update({"iterations": state["iterations"], **state["scalars"]})
-                    for key, value in state["slots"].items():
-                        group.create_dataset(key, data=value)
-                weights = f.create_group("model_weights")
-                for layer in self.layers:
-                    layer_group = weights.create_group(layer.name)
-                    for key, value in zip(layer.params, layer.get_weights()):
-                        layer_group.create_dataset(key, data=value)
+        """Architecture, weights and optimizer state in one HDF5 file, written atomically,
+        that Keras 3 also opens (``keras.models.load_model``); see ``minicnn.saving``."""
+        write_model(self, path)
 
 
 class Model(Sequential):
@@ -553,27 +529,15 @@ Input = layers_module.Input
 
 
 def load_model(path) -> Sequential:
-    """Rebuild a model saved by :meth:`Sequential.save`, with its optimizer state.
+    """Rebuild a model saved by :meth:`Sequential.save`, with its optimizer state, or one
+    Keras saved (``.h5`` or ``.keras``, a Sequential of the layers minicnn has), compiled
+    when minicnn has its loss, metrics and optimizer (else a warning says why not).
 
     A file that is missing or not HDF5 raises OSError; an HDF5 file that is not a
-    complete minicnn model (a Keras file, a damaged or edited one) raises ValueError
-    naming the file and what is wrong in it.
+    complete minicnn model (a damaged or edited one), or a Keras model with a layer or
+    setting minicnn lacks, raises ValueError naming the file and what is wrong in it.
     """
-    import h5py
-
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise OSError(f"cannot read model file {path!r}: not an HDF5 file written by "
-                      f"Sequential.save, or it is truncated ({err})") from err
-    with f:
-        try:
-            return read_model(f, path, Sequential)
-        except OSError as err:   # a dataset HDF5 cannot read back (damaged in the file)
-            raise OSError(f"cannot read model file {path!r}: {err}") from err
+    return load_model_file(path, Sequential)
 
 
 __all__ = ["Input", "Model", "Sequential", "TrainingDivergedError", "load_model"]

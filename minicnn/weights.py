@@ -37,6 +37,7 @@ itself loads with ``model.load_weights("file.h5")``.
 from __future__ import annotations
 
 import os
+import sys
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -59,6 +60,13 @@ class SavedLayer:
     arrays: list = field(default_factory=list)
     location: str = ""
     key: str | None = None
+
+
+
+def _package_version():
+    """minicnn.__version__, read from the package already imported (an import of the package
+    from this module would be a cycle: minicnn imports this module)."""
+    return sys.modules[__package__].__version__
 
 
 # -- reading files -----------------------------------------------------------------
@@ -124,6 +132,25 @@ def _read_keras3(group, path, prefix=""):
     return layers
 
 
+def read_weight_group(f, path) -> list[SavedLayer]:
+    """Every layer stored in the open HDF5 file ``f`` (read from ``path``), as
+    :func:`read_weight_file` returns them."""
+    import h5py
+
+    if "layer_names" in f.attrs or "layer_names0" in f.attrs:
+        return _read_legacy(f, path)
+    if "model_weights" in f and ("layer_names" in f["model_weights"].attrs or
+                                 "layer_names0" in f["model_weights"].attrs):
+        return _read_legacy(f["model_weights"], path)
+    if "layers" in f and isinstance(f["layers"], h5py.Group):
+        return _read_keras3(f["layers"], path)
+    raise ValueError(
+        f"{path!r} is an HDF5 file but not a Keras weight file: expected a root "
+        "attribute 'layer_names' (legacy .h5), a group 'model_weights' (a whole "
+        "Keras model .h5) or a group 'layers' (Keras 3 .weights.h5); found groups "
+        f"{sorted(f)} and attributes {sorted(f.attrs)}")
+
+
 def read_weight_file(path) -> list[SavedLayer]:
     """Every layer stored in a Keras weight file, in order, with its arrays.
 
@@ -138,18 +165,7 @@ def read_weight_file(path) -> list[SavedLayer]:
         raise FileNotFoundError(f"weight file {path!r} does not exist")
     try:
         with h5py.File(path, "r") as f:
-            if "layer_names" in f.attrs or "layer_names0" in f.attrs:
-                return _read_legacy(f, path)
-            if "model_weights" in f and ("layer_names" in f["model_weights"].attrs or
-                                         "layer_names0" in f["model_weights"].attrs):
-                return _read_legacy(f["model_weights"], path)
-            if "layers" in f and isinstance(f["layers"], h5py.Group):
-                return _read_keras3(f["layers"], path)
-            raise ValueError(
-                f"{path!r} is an HDF5 file but not a Keras weight file: expected a root "
-                "attribute 'layer_names' (legacy .h5), a group 'model_weights' (a whole "
-                "Keras model .h5) or a group 'layers' (Keras 3 .weights.h5); found groups "
-                f"{sorted(f)} and attributes {sorted(f.attrs)}")
+            return read_weight_group(f, path)
     except OSError as err:
         text = str(err)
         if "truncated" in text:
@@ -219,7 +235,12 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
         raise ValueError(f"model {model.name!r} is not built: give its first layer an "
                          "input_shape (or call model.build(shape)) before loading weights")
     path = os.fspath(path)
-    saved = [s for s in read_weight_file(path) if s.arrays]
+    return assign_saved_weights(model, read_weight_file(path), path, by_name, skip_mismatch)
+
+
+def assign_saved_weights(model, saved, path, by_name=False, skip_mismatch=False):
+    """The work of :func:`load_weights` on layers already read (``read_weight_group``)."""
+    saved = [s for s in saved if s.arrays]
     model_layers = [layer for layer in model.layers if layer.params]
     pairs, extra = _pair_layers(model_layers, saved, by_name)
     how = "by name" if by_name else "by order"
@@ -276,14 +297,13 @@ def save_weights(model, path):
     """
     import h5py
 
-    from . import __version__
 
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built: nothing to save yet")
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["layer_names"] = np.array([l.name.encode("utf8") for l in model.layers])
-            f.attrs["minicnn_version"] = __version__
+            f.attrs["minicnn_version"] = _package_version()
             for layer in model.layers:
                 group = f.create_group(layer.name)
                 names = [f"{layer.name}/{key}:0" for key in layer.params]
@@ -294,4 +314,5 @@ def save_weights(model, path):
     return path
 
 
-__all__ = ["SavedLayer", "load_weights", "read_weight_file", "save_weights"]
+__all__ = ["SavedLayer", "assign_saved_weights", "load_weights", "read_weight_file",
+           "read_weight_group", "save_weights"]
