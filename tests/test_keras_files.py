@@ -290,3 +290,32 @@ def test_a_zip_that_is_not_a_keras_model_says_so(tmp_path):
     with pytest.raises(ValueError, match=r"is a zip file but not a Keras model \(\.keras\): "
                                          r"it lacks config\.json, model\.weights\.h5"):
         load_model(path)
+
+
+def test_a_file_of_format_1_from_before_the_keras_parts_still_loads(tmp_path):
+    """minicnn's files of format 1 had only minicnn's parts: remove Keras's from a new one."""
+    model = bn_net()
+    model.compile(minicnn.Adam(0.01), "categorical_crossentropy", ["accuracy"])
+    x = images((8, 8, 3))
+    model.fit(x, minicnn.to_categorical(np.arange(4) % 3, 3), verbose=0)
+    path = tmp_path / "old.h5"
+    model.save(path)
+    with h5py.File(path, "a") as f:
+        for name in ("keras_version", "backend", "minicnn_version"):
+            del f.attrs[name]
+        f.attrs["minicnn_format_version"] = 1
+        config = json.loads(f.attrs["model_config"])
+        f.attrs["model_config"] = json.dumps({"name": config["name"],
+                                              "layers": config["layers"]})
+        training = json.loads(f.attrs["training_config"])
+        f.attrs["training_config"] = json.dumps({k: training[k] for k in
+                                                 ("loss", "metrics", "optimizer")})
+        del f["optimizer_weights"]
+        for group in [f["model_weights"], *f["model_weights"].values()]:
+            for name in list(group.attrs):
+                del group.attrs[name]
+    restored = load_model(path)
+    np.testing.assert_array_equal(restored.predict(x), model.predict(x))
+    assert restored.optimizer.get_state()["slots"].keys() == \
+        model.optimizer.get_state()["slots"].keys()
+    assert restored.optimizer.iterations == model.optimizer.iterations == 1
