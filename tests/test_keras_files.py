@@ -72,6 +72,17 @@ def magnitude_bound(model, x, terms):
     return bound + (sum_bound(4, 1.0) if squashed else 0.0)
 
 
+def prediction_bound(model, x, terms):
+    """``magnitude_bound``, where it says something. The worst case multiplies every
+    layer's sum of |weights|, and for the three-conv cats/dogs net it exceeds the outputs
+    themselves (a check that could not fail); there the parity suite's tolerance for
+    outputs applies (tests/keras_reference/harness.py: float32 sums of a few hundred
+    terms in two orders differ near 1e-6 relative, and 1e-5 of the largest output holds)."""
+    bound = magnitude_bound(model, x, terms)
+    largest = float(np.abs(model.predict(x)).max())
+    return bound if bound.max() < 0.01 * largest else 1e-5 * largest
+
+
 def images(shape, n=4, seed=0):
     return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
 
@@ -135,7 +146,7 @@ def test_keras_opens_what_minicnn_saves_with_the_same_predictions(tmp_path, make
     for mine, theirs in zip(model.get_weights(), k_model.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)      # copied, in the same layouts
     assert_within(k_model.predict(x, verbose=0), model.predict(x),
-                  magnitude_bound(model, x, terms))
+                  prediction_bound(model, x, terms))
 
 
 def test_keras_compiles_what_minicnn_saved_compiled(tmp_path):
@@ -238,7 +249,7 @@ def test_minicnn_opens_what_keras_saves_with_the_same_predictions(tmp_path, suff
     assert model.loss.name == "categorical_crossentropy" and model.metrics == ["accuracy"]
     x = images(shape, seed=2)
     assert_within(model.predict(x), k_model.predict(x, verbose=0),
-                  magnitude_bound(model, x, terms))
+                  prediction_bound(model, x, terms))
 
 
 def test_a_keras_training_config_minicnn_lacks_loads_uncompiled_with_a_warning(tmp_path):
