@@ -1,0 +1,180 @@
+"""Recipes chosen by name (issue 18): the registry, the models they build, a one-epoch run
+on a tiny stand-in dataset, the example's refusal of a non-empty output, and
+examples/output/accuracy.json made from the committed run folders."""
+import dataclasses
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from minicnn import (BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+                     GlobalAveragePooling2D, LeakyReLU, MaxPooling2D, recipes)
+from minicnn.runs import load_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUTPUT = os.path.join(ROOT, "examples", "output")
+RESULT_FIELDS = {"recipe", "task", "epochs", "best_val_accuracy", "best_epoch",
+                 "final_val_accuracy", "val_log_loss", "test_accuracy", "seconds",
+                 "seconds_per_epoch", "parameters", "command"}
+
+
+def tiny_fashion(n_train=120, n_test=40, seed=0):
+    """Stand-in for ``fashion_mnist.load_data()``: uint8 images, labels 0..9."""
+    rng = np.random.default_rng(seed)
+    def pair(n):
+        return (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+                np.arange(n, dtype=np.uint8) % 10)
+    return pair(n_train), pair(n_test)
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location(
+        "recipes_example", os.path.join(ROOT, "examples", "recipes.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_registry_names_and_lookup():
+    fashion = recipes.names("fashion_mnist")
+    assert {"fashion_tutorial", "fashion_bn", "fashion_bn_wide"} <= set(fashion)
+    ladder = ["cats_dogs_tutorial", "cats_dogs_bn", "cats_dogs_wide", "cats_dogs_gap",
+              "cats_dogs_adam", "cats_dogs_strong_aug"]
+    assert set(ladder) <= set(recipes.names("cats_dogs_scratch"))
+    assert recipes.names() == sorted(recipes.REGISTRY)
+    for name in recipes.names():
+        recipe = recipes.get(name)
+        assert recipe.name == name and recipe.description and recipe.epochs > 0
+        assert recipes.get(recipe) is recipe
+    with pytest.raises(KeyError, match="no recipe named 'nope'.*fashion_tutorial"):
+        recipes.get("nope")
+    with pytest.raises(ValueError, match="already registered"):
+        recipes.register(recipes.get("fashion_tutorial"))
+
+
+def test_fashion_tutorial_is_the_tutorials_net():
+    recipe = recipes.get("fashion_tutorial")
+    model = recipe.model()
+    # Keras's count for the same net: convs 320 + 18,496 + 73,856, dense 2048*128+128 =
+    # 262,272 (28 -> 14 -> 7 -> 4 with padding='same'), softmax 1,290.
+    assert model.count_params() == 356_234
+    kinds = [type(layer) for layer in model.layers]
+    block = [Conv2D, LeakyReLU, MaxPooling2D, Dropout]
+    assert kinds == [*block * 3, Flatten, Dense, LeakyReLU, Dropout, Dense]
+    assert [l.rate for l in model.layers if isinstance(l, Dropout)] == [0.25, 0.25, 0.4, 0.3]
+    assert all(l.get_config()["negative_slope"] == 0.1
+               for l in model.layers if isinstance(l, LeakyReLU))
+    assert [l.filters for l in model.layers if isinstance(l, Conv2D)] == [32, 64, 128]
+    assert model.output_shape[-1] == 10
+    assert (recipe.batch_size, recipe.epochs, recipe.validation_split) == (64, 20, 0.2)
+    assert recipe.augmentation is None
+    optimizer = recipe.optimizer(100)
+    assert type(optimizer).__name__ == "Adam" and optimizer.get_config()["learning_rate"] == 1e-3
+
+
+def test_improved_and_ladder_models_have_their_layers():
+    bn = recipes.get("fashion_bn").model()
+    assert sum(isinstance(l, BatchNormalization) for l in bn.layers) == 4
+    assert bn.count_params() == 357_290
+    wide = recipes.get("fashion_bn_wide").model()
+    assert [l.filters for l in wide.layers if isinstance(l, Conv2D)] == [32, 32, 64, 64]
+    schedule = recipes.get("fashion_bn").optimizer(100).get_config()["learning_rate"]
+    assert schedule["class_name"] == "CosineDecay" and schedule["config"]["decay_steps"] == 100
+    tutorial = recipes.get("cats_dogs_tutorial").model()
+    assert tutorial.count_params() == 1_355_938     # the Keras blog's net at 150x150
+    assert not any(isinstance(l, BatchNormalization) for l in tutorial.layers)
+    assert any(isinstance(l, BatchNormalization) for l in recipes.get("cats_dogs_bn").model().layers)
+    assert any(isinstance(l, GlobalAveragePooling2D)
+               for l in recipes.get("cats_dogs_gap").model().layers)
+    assert recipes.get("cats_dogs_strong_aug").augmentation["rotation_range"] == 20
+
+
+def test_recipe_config_is_json():
+    config = recipes.get("fashion_bn_wide").config()
+    assert json.loads(json.dumps(config, default=str))["recipe"] == "fashion_bn_wide"
+    assert config["optimizer"]["class_name"] == "Adam" and len(config["layers"]) > 10
+
+
+def test_log_loss_clips_as_kaggle():
+    y = np.eye(2)[[0, 1]]
+    assert recipes.log_loss(y, [[1.0, 0.0], [0.0, 1.0]]) == pytest.approx(0, abs=1e-12)
+    assert recipes.log_loss(y, [[0.0, 1.0], [1.0, 0.0]]) == pytest.approx(-np.log(1e-15))
+
+
+@pytest.mark.parametrize("name", ["fashion_tutorial", "fashion_bn"])
+def test_one_epoch_writes_the_run_folder(tmp_path, name):
+    results = recipes.run_recipe(name, output=tmp_path / "run", data=tiny_fashion(),
+                                 epochs=1, verbose=0, command="test")
+    files = set(os.listdir(tmp_path / "run"))
+    assert {"config.json", "history.json", "history.csv", "curves.png", "log.csv",
+            "results.json", "logs"} <= files
+    assert "model.h5" not in files
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert RESULT_FIELDS <= set(saved) and saved["epochs"] == 1
+    assert (saved["train_samples"], saved["validation_samples"]) == (96, 24)
+    assert saved["command"] == "test"
+    assert 0 <= saved["test_accuracy"] <= 1 and saved["val_log_loss"] > 0
+    assert saved["parameters"] == recipes.get(name).model().count_params()
+    assert results["output"] == str(tmp_path / "run")
+    history, config = load_run(tmp_path / "run")
+    assert len(history.history["val_accuracy"]) == 1 and config["recipe"] == name
+    assert os.listdir(tmp_path / "run" / "logs" / "validation")
+
+
+def test_cats_dogs_recipe_runs_on_class_folders(tmp_path):
+    from minicnn.data import write_shapes_directory
+    data = write_shapes_directory(tmp_path / "photos", n_train=16, n_validation=8, size=32)
+    recipe = dataclasses.replace(recipes.get("cats_dogs_gap"), batch_size=8,
+                                 input_shape=(32, 32, 3),
+                                 model=lambda: recipes.cats_dogs_model(
+                                     (8, 8), batchnorm=True, gap=True, dense=8, size=32))
+    results = recipes.run_recipe(recipe, output=tmp_path / "run", data=str(data), epochs=1,
+                                 verbose=0, tensorboard=False)
+    assert results["test_accuracy"] is None and results["train_samples"] == 16
+    assert results["validation_samples"] == 8
+    assert 0 <= results["final_val_accuracy"] <= 1
+
+
+def test_example_refuses_a_non_empty_output_without_force(tmp_path, monkeypatch):
+    example = load_example()
+    (tmp_path / "old.txt").write_text("earlier results")
+    original = recipes.fashion_data          # the tiny stand-in instead of the real files
+    monkeypatch.setattr(recipes, "fashion_data",
+                        lambda recipe, data=None: original(recipe, tiny_fashion()))
+    with pytest.raises(SystemExit, match="already holds files.*--force"):
+        example.main(["fashion_tutorial", "--output", str(tmp_path), "--epochs", "1"])
+    assert os.listdir(tmp_path) == ["old.txt"]
+    example.main(["fashion_tutorial", "--output", str(tmp_path), "--epochs", "1", "--force",
+                  "--verbose", "0"])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["command"].startswith("python examples/recipes.py fashion_tutorial --output")
+    assert (tmp_path / "old.txt").exists()
+
+
+def test_example_rejects_an_unknown_recipe():
+    with pytest.raises(SystemExit, match="no recipe named 'nope'"):
+        load_example().main(["nope"])
+
+
+def test_accuracy_json_is_made_from_the_committed_runs():
+    with open(os.path.join(OUTPUT, "accuracy.json"), encoding="utf-8") as f:
+        committed = json.load(f)
+    assert recipes.accuracy_table(OUTPUT) == committed
+    fashion = {row["recipe"]: row for row in committed["fashion_mnist"]}
+    assert "fashion_tutorial" in fashion and len(fashion) >= 2
+    for row in fashion.values():
+        assert row["test_accuracy"] > 0.85 and row["command"].startswith("python examples/")
+    assert committed["cats_dogs_scratch"][0]["earlier_run"] is True
+    assert committed["cats_dogs_scratch"][0]["best_val_accuracy"] == 0.834
+    assert committed["cats_dogs_vgg16"][0]["earlier_run"] is True
+
+
+def test_accuracy_table_of_a_run_folder(tmp_path):
+    recipes.run_recipe("fashion_tutorial", output=tmp_path / "fashion_mnist_recipes" / "a",
+                       data=tiny_fashion(), epochs=1, verbose=0, tensorboard=False)
+    path = recipes.write_accuracy_json(str(tmp_path))
+    table = json.loads(open(path).read())
+    assert [row["recipe"] for row in table["fashion_mnist"]] == ["fashion_tutorial"]
+    assert table["cats_dogs_scratch"] == [] and table["cats_dogs_vgg16"] == []
