@@ -51,7 +51,7 @@ _warned_alpha = False
 
 
 @register
-class LeakyReLU(Layer):
+class LeakyReLU(Activation):
     """y = x if x > 0 else negative_slope * x; dy/dx = 1 if x > 0 else negative_slope.
 
     Keras 2 called ``negative_slope`` ``alpha`` (``LeakyReLU(alpha=0.1)``, the
@@ -69,21 +69,13 @@ class LeakyReLU(Layer):
                 _warned_alpha = True
                 warnings.warn("LeakyReLU: 'alpha' is Keras 2's name; Keras 3 (and minicnn) "
                               "call it 'negative_slope'", stacklevel=2)
-        super().__init__(**kwargs)
         self.negative_slope = _at_least_zero(negative_slope, "negative_slope", "LeakyReLU")
-        self.activation = activations.LeakyReLU(self.negative_slope)
-
-    def forward(self, x, training=False):
-        x = self.accept(x)
-        y = self.activation.forward(x)
-        self.keep(y=y)
-        return y
-
-    def backward(self, dout):
-        return self.activation.backward(dout, self._y)
+        super().__init__(activations.LeakyReLU(self.negative_slope), **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "negative_slope": self.negative_slope}
+        config = super().get_config()
+        del config["activation"]             # it is always leaky_relu with this slope
+        return {**config, "negative_slope": self.negative_slope}
 
 
 @register
