@@ -74,15 +74,22 @@ def load_fashion_mnist(path=DEFAULT_PATH):
     if not os.path.isdir(path):
         raise FileNotFoundError(f"Fashion-MNIST folder {path!r} not found; {INSTALL_HINT}")
     arrays = {key: read_idx(_find(path, base)) for key, base in FILES.items()}
+    return checked_splits(arrays, "Fashion-MNIST", path)
+
+
+def checked_splits(arrays, dataset, where, classes=len(CLASS_NAMES)):
+    """``((x_train, y_train), (x_test, y_test))`` from the four arrays of an MNIST-style
+    dataset (keys x_train, y_train, x_test, y_test), after checking that they fit
+    together as Keras returns them: uint8 images (N, 28, 28), uint8 labels (N,) < classes."""
     for split in ("train", "test"):
         x, y = arrays["x_" + split], arrays["y_" + split]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise ValueError(f"Fashion-MNIST {split}: expected images (N, H, W) and labels "
-                             f"(N,), got {x.shape} and {y.shape}")
+            raise ValueError(f"{dataset} {split} in {where!r}: expected images (N, 28, 28) and "
+                             f"labels (N,), got shapes {x.shape} and {y.shape}")
         if x.dtype != np.uint8 or y.dtype != np.uint8:
-            raise ValueError(f"Fashion-MNIST {split}: expected uint8 IDX files, got "
-                             f"{x.dtype} images and {y.dtype} labels")
-        if y.size and y.max() >= len(CLASS_NAMES):
-            raise ValueError(f"Fashion-MNIST {split}: label {int(y.max())} is not a class "
-                             f"index 0..{len(CLASS_NAMES) - 1}")
+            raise ValueError(f"{dataset} {split} in {where!r}: expected uint8 images and "
+                             f"labels, got {x.dtype} and {y.dtype}")
+        if y.size and y.max() >= classes:
+            raise ValueError(f"{dataset} {split} in {where!r}: label {int(y.max())} is not a "
+                             f"class index 0..{classes - 1}")
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import locate
 from ..data.fashion_mnist import FILES as IDX_FILES
-from ..data.fashion_mnist import read_idx
+from ..data.fashion_mnist import checked_splits, read_idx
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -52,7 +52,7 @@ def _load_npz(path):
             raise ValueError(f"MNIST: {path!r} lacks the arrays {missing} (Keras's mnist.npz "
                              f"holds {list(NPZ_KEYS)}; it has {f.files})")
         arrays = {key: f[key] for key in NPZ_KEYS}
-    return _checked(arrays, path)
+    return checked_splits(arrays, "MNIST", path)
 
 
 def _load_idx_folder(folder):
@@ -65,20 +65,7 @@ def _load_idx_folder(folder):
             raise FileNotFoundError(f"MNIST: neither {locate.MNIST_FILE} nor {base}[.gz] is in "
                                     f"{folder!r}; {locate.MNIST_HELP}")
         arrays[key] = read_idx(existing[0])
-    return _checked(arrays, folder)
-
-
-def _checked(arrays, where):
-    """The arrays as Keras returns them, after checking they fit together."""
-    for split in ("train", "test"):
-        x, y = arrays["x_" + split], arrays["y_" + split]
-        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise ValueError(f"MNIST {split} in {where!r}: expected images (N, 28, 28) and "
-                             f"labels (N,), got shapes {x.shape} and {y.shape}")
-        if x.dtype != np.uint8 or y.dtype != np.uint8:
-            raise ValueError(f"MNIST {split} in {where!r}: expected uint8 images and labels, "
-                             f"got {x.dtype} and {y.dtype}")
-    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    return checked_splits(arrays, "MNIST", folder)
 
 
 __all__ = ["load_data"]
