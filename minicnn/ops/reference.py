@@ -89,21 +89,10 @@ def maxpool2d_forward_loops(x, pool_size=(2, 2), strides=(2, 2), padding="valid"
 
 
 def maxpool2d_backward_loops(dout, x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
-    """Each gradient goes to the (first) position of its window's maximum."""
-    n_images, height, width, channels = x.shape
-    ph, pw = pool_size
-    sh, sw = strides
-    out_h, out_w, pad_h, pad_w = conv_geometry(x.shape, pool_size, strides, padding)
-    x_pad = _pad_loops(x, pad_h, pad_w, -np.inf)
-    dx_pad = np.zeros_like(x_pad)
-    for n in range(n_images):
-        for oy in range(out_h):
-            for ox in range(out_w):
-                for c in range(channels):
-                    window = x_pad[n, oy * sh:oy * sh + ph, ox * sw:ox * sw + pw, c]
-                    ky, kx = np.unravel_index(np.argmax(window), window.shape)
-                    dx_pad[n, oy * sh + ky, ox * sw + kx, c] += dout[n, oy, ox, c]
-    return dx_pad[:, pad_h[0]:pad_h[0] + height, pad_w[0]:pad_w[0] + width, :]
+    """Each gradient goes to the (first) position of its window's maximum: the argmax
+    of the forward pass, then the routing by it."""
+    argmax = maxpool2d_argmax_loops(x, pool_size, strides, padding)
+    return maxpool2d_backward_argmax_loops(dout, argmax, x.shape, pool_size, strides, padding)
 
 
 def maxpool2d_argmax_loops(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
