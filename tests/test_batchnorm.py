@@ -64,6 +64,8 @@ def test_forward_is_the_formula_and_moving_statistics_follow_keras():
     expected = (x - mean) / np.sqrt(variance + 0.01) * gamma + beta
     # y of order 3, a handful of float32 roundings and a 24-term mean: well inside 1e-5
     np.testing.assert_allclose(y, expected, atol=1e-5)
+    # moving = moving * 0.9 + batch * 0.1: two products and a sum in float32 on each side,
+    # at most 3 roundings of the result's size (3 eps/2 = 1.8e-7 < 1e-6)
     np.testing.assert_allclose(layer.params["moving_mean"], moving_mean * 0.9 + mean * 0.1,
                                rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(layer.params["moving_variance"],
@@ -233,6 +235,8 @@ def test_optimizer_leaves_the_moving_statistics_to_the_layer():
     mean, variance = h.mean(0), h.var(0)
     model.train_on_batch(x, y)
     assert set(bn.grads) == {"gamma", "beta"}
+    # one moving-average step (3 roundings) of a float32 batch mean/variance over the
+    # batch (a sum of N*H*W terms, <= N*H*W eps relative to the sum of |x|): within 1e-5
     np.testing.assert_allclose(bn.params["moving_mean"], 0.5 * mean, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(bn.params["moving_variance"], 0.5 + 0.5 * variance, rtol=1e-5)
     assert not any(key[1].startswith("moving") for key in model.optimizer.slots)

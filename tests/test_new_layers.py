@@ -115,6 +115,7 @@ def test_global_max_pooling_shares_a_tie():
 def test_relu_corners_follow_tensorflow(make, x, y, dy):
     layer = make()
     x = np.array([x], np.float32)
+    # one or two float32 roundings of the value (<= eps = 1.2e-7 relative)
     np.testing.assert_allclose(layer.forward(x), [y], rtol=1e-6)
     np.testing.assert_allclose(layer.backward(np.ones_like(x)), [dy], rtol=1e-6)
 
