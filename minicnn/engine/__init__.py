@@ -12,6 +12,7 @@ steps (``optim``) and the knobs (``settings``).
 loops, the plain im2col code and the fastest path (see ``choice``).
 """
 from . import cpu_kernels, gpu_kernels, numpy_kernels, settings, threads
+from .activation import relu_backward, relu_forward
 from .choice import ENGINES, engine_name, kernels_for, set_engine, use_engine
 from .conv import conv2d_backward, conv2d_forward
 from .cpu_kernels import jit
@@ -27,4 +28,5 @@ __all__ = ["ENGINES", "avgpool2d_backward", "avgpool2d_forward", "backward",
            "cpu_kernels", "dense_backward", "dense_forward", "engine_name", "forward",
            "global_pool_backward", "global_pool_forward", "gpu_kernels", "jit",
            "kernels_for", "maxpool2d_backward", "maxpool2d_forward", "numpy_kernels",
-           "set_engine", "settings", "step_kernels", "threads", "use_engine"]
+           "relu_backward", "relu_forward", "set_engine", "settings", "step_kernels",
+           "threads", "use_engine"]

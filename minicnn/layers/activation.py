@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from .. import activations
+from .. import activations, engine
 from ..backend import get_array_module
 from .base import Layer, register
 
@@ -22,11 +22,16 @@ class Activation(Layer):
 
     def forward(self, x, training=False):
         x = self.accept(x)
-        y = self.activation.forward(x)
+        if self.activation.name == "relu":     # the engine's one-pass max(x, 0)
+            y = engine.relu_forward(self, x)
+        else:
+            y = self.activation.forward(x)
         self.keep(y=y)
         return y
 
     def backward(self, dout):
+        if self.activation.name == "relu":
+            return engine.relu_backward(self, dout, self._y)
         return self.activation.backward(dout, self._y)
 
     def get_config(self):
@@ -102,18 +107,28 @@ class ReLU(Layer):
         self.negative_slope = _at_least_zero(negative_slope, "negative_slope", "ReLU")
         self.threshold = _at_least_zero(threshold, "threshold", "ReLU")
 
+    def plain(self) -> bool:
+        """The default settings: y = max(x, 0), which the engine runs in one pass."""
+        return self.max_value is None and not self.negative_slope and not self.threshold
+
     def forward(self, x, training=False):
         x = self.accept(x)
+        if self.plain():
+            y = engine.relu_forward(self, x)
+            self.keep(x=None, y=y)
+            return y
         xp, t = get_array_module(x), x.dtype.type(self.threshold)
         y = xp.where(x > t, x, x.dtype.type(0))
         if self.max_value is not None:
             y = xp.minimum(y, x.dtype.type(self.max_value))
         if self.negative_slope:
             y = y + x.dtype.type(self.negative_slope) * xp.minimum(x - t, 0)
-        self.keep(x=x)
+        self.keep(x=x, y=None)
         return y
 
     def backward(self, dout):
+        if self.plain():
+            return engine.relu_backward(self, dout, self._y)
         x = self._x
         t = x.dtype.type(self.threshold)
         slope = (x > t).astype(dout.dtype)
