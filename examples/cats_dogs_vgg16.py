@@ -47,11 +47,12 @@ from minicnn.applications import VGG16, extract_features
 from minicnn.applications.features import cache_entry
 from minicnn.data import ImageDataGenerator, organize_kaggle_split
 from minicnn.io_utils import atomic_write_text
+from minicnn.recipes import log_loss
 from minicnn import locate
 from minicnn.runs import portable_command, prepare_run_folder
 
 OUTPUT_HINT = "choose another --output or pass --force to replace them"
-IMAGE_SIZE = (150, 150)
+IMAGE_SIZE = 150          # the tutorial's; the photos are 200x200
 BLOCK5_START = "block5_conv1"
 
 
@@ -68,6 +69,9 @@ def parse_args(argv=None):
     parser.add_argument("--ratio", type=float, default=0.2, help="validation share (0.2)")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=IMAGE_SIZE, metavar="PIXELS",
+                        help=f"photos resized to PIXELS x PIXELS ({IMAGE_SIZE}, the "
+                        "tutorial's; at least 32, VGG16's five poolings)")
     parser.add_argument("--lr", type=float, nargs="+", default=[1e-4],
                         help="RMSprop learning rate(s) for the head; several: one run each")
     parser.add_argument("--preprocess", choices=["caffe", "rescale", "both"], default="caffe")
@@ -137,7 +141,7 @@ def split_folders(data, args):
 def bottleneck(bottom, top, folder, mode, args):
     """block4_pool features (cached), block5_pool features, labels and timings."""
     iterator = ImageDataGenerator().flow_from_directory(
-        folder, target_size=IMAGE_SIZE, class_mode="binary", batch_size=args.batch_size,
+        folder, target_size=(args.image_size, args.image_size), class_mode="binary", batch_size=args.batch_size,
         shuffle=False)
     _, cached = cache_entry(bottom, iterator, args.cache, mode)
     peak_is_this_step = reset_peak_rss()
@@ -187,15 +191,24 @@ def plot(histories, name, output, data_name):
                              f"{os.path.basename(os.path.normpath(output))}")
 
 
-def summarize(history):
+def summarize(history, model, x_val, y_val, batch_size):
+    """Best and final validation accuracy, and the final model's validation log loss as
+    Kaggle computes it (``recipes.log_loss``: probabilities clipped to [1e-15, 1 - 1e-15])."""
     best = int(np.argmax(history["val_accuracy"]))
+    p_dog = model.predict(x_val, batch_size=batch_size).reshape(-1).astype(np.float64)
+    labels = np.asarray(y_val).reshape(-1).astype(int)
     return {"best_val_accuracy": round(history["val_accuracy"][best], 4),
             "best_epoch": best + 1, "final_val_accuracy": round(history["val_accuracy"][-1], 4),
-            "final_val_loss": round(history["val_loss"][-1], 4)}
+            "final_val_loss": round(history["val_loss"][-1], 4),
+            "val_log_loss": round(log_loss(np.eye(2)[labels],
+                                           np.stack([1 - p_dog, p_dog], axis=1)), 4)}
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.image_size < 32:
+        sys.exit(f"cats_dogs_vgg16.py: --image-size must be at least 32 (VGG16 halves it five "
+                 f"times), got {args.image_size}")
     # Photos, weights and output folder first: a mistake in any stops before any work.
     try:
         data, data_name = find_data(args.data)
@@ -205,7 +218,7 @@ def main(argv=None):
     except (FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         sys.exit(f"cats_dogs_vgg16.py: {error}")
     try:
-        base = VGG16(weights=weights, input_shape=(*IMAGE_SIZE, 3))
+        base = VGG16(weights=weights, input_shape=(args.image_size, args.image_size, 3))
     except (OSError, ValueError) as error:     # not HDF5, or not VGG16's layers
         sys.exit(f"cats_dogs_vgg16.py: cannot load VGG16 weights from {weights!r}: {error}")
     folders = split_folders(data, args)
@@ -217,7 +230,7 @@ def main(argv=None):
                                sys.argv[1:] if argv is None else argv)
     results = {"data": data_name, "weights": weights_name, "command": command,
                "n": args.n, "ratio": args.ratio, "epochs": args.epochs,
-               "batch_size": args.batch_size, "image_size": list(IMAGE_SIZE),
+               "batch_size": args.batch_size, "image_size": [args.image_size] * 2,
                "cpu_count": os.cpu_count(), "device": minicnn.device(),
                "extraction": {}, "runs": {}}
     features = {}
@@ -240,7 +253,8 @@ def main(argv=None):
                                validation_data=(x_val, y_val), verbose=1).history
             histories[name], heads[name] = history, head
             results["runs"][name] = {"preprocessing": mode, "optimizer": "rmsprop",
-                                     "learning_rate": lr, **summarize(history),
+                                     "learning_rate": lr,
+                                     **summarize(history, head, x_val, y_val, args.batch_size),
                                      "train_seconds": round(time.perf_counter() - start, 1)}
             save_history(history, name, args.output)
             head.save(os.path.join(args.output, f"head_{name}.h5"))
@@ -272,7 +286,7 @@ def main(argv=None):
                                  "learning_rate": 1e-4, "momentum": 0.9,
                                  "trainable": [l.name for l in model.layers if l.params],
                                  "val_accuracy_before": round(before[1], 4),
-                                 **summarize(history),
+                                 **summarize(history, model, x_val, y_val, args.batch_size),
                                  "train_seconds": round(time.perf_counter() - start, 1)}
         save_history(history, name, args.output)
         plot({name: history}, "finetune", args.output, data_name)

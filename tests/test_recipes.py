@@ -89,6 +89,16 @@ def test_improved_and_ladder_models_have_their_layers():
     assert any(isinstance(l, GlobalAveragePooling2D)
                for l in recipes.get("cats_dogs_gap").model().layers)
     assert recipes.get("cats_dogs_strong_aug").augmentation["rotation_range"] == 20
+    deep = recipes.get("cats_dogs_deep128")
+    model = deep.model()
+    assert [l.filters for l in model.layers if isinstance(l, Conv2D)] == [16, 32, 64, 128, 256]
+    assert model.layers[0].input_shape == (128, 128, 3) == deep.input_shape
+    assert model.output_shape == (None, 2)
+    # Multiply-adds per layer: output positions * 3 * 3 * C * F for the convs (same
+    # padding: 128, 64, 32, 16 and 8 pixels square), inputs * units for the two Dense.
+    per_layer = [128**2 * 27 * 16, 64**2 * 9 * 16 * 32, 32**2 * 9 * 32 * 64,
+                 16**2 * 9 * 64 * 128, 8**2 * 9 * 128 * 256, 256 * 128, 128 * 2]
+    assert recipes.forward_gflops(model) == round(2 * sum(per_layer) / 1e9, 3)
 
 
 def test_recipe_config_is_json():
@@ -110,7 +120,10 @@ def test_one_epoch_writes_the_run_folder(tmp_path, name):
     files = set(os.listdir(tmp_path / "run"))
     assert {"config.json", "history.json", "history.csv", "curves.png", "log.csv",
             "results.json", "logs"} <= files
-    assert "model.h5" not in files
+    assert "model.h5" in files                     # the trained model (*.h5: not for git)
+    from minicnn.models import load_model
+    assert load_model(str(tmp_path / "run" / "model.h5")).count_params() == \
+        recipes.get(name).model().count_params()
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert RESULT_FIELDS <= set(saved) and saved["epochs"] == 1
     assert (saved["train_samples"], saved["validation_samples"]) == (96, 24)
@@ -133,8 +146,23 @@ def test_cats_dogs_recipe_runs_on_class_folders(tmp_path):
     results = recipes.run_recipe(recipe, output=tmp_path / "run", data=str(data), epochs=1,
                                  verbose=0, tensorboard=False)
     assert results["test_accuracy"] is None and results["train_samples"] == 16
+    # horizontal_flip in the recipe: the mirrored photos' mean is reported too
+    assert 0 <= results["val_accuracy_flip_averaged"] <= 1
+    assert results["val_log_loss_flip_averaged"] > 0
     assert results["validation_samples"] == 8
     assert 0 <= results["final_val_accuracy"] <= 1
+
+
+def test_mirrored_predictions_flip_the_width_axis():
+    model = recipes.cats_dogs_model((4,), dense=4, size=8)
+    x = np.random.default_rng(0).random((5, 8, 8, 3), dtype=np.float32)
+    y = np.eye(2, dtype=np.float32)[[0, 1, 0, 1, 1]]
+    plain, truth = recipes._predict_all(model, (x, y), 2)
+    mirrored, _ = recipes._predict_all(model, (x, y), 2, mirrored=True)
+    np.testing.assert_array_equal(truth, y)
+    np.testing.assert_array_equal(plain, model.predict(x, batch_size=2))
+    np.testing.assert_array_equal(mirrored, model.predict(x[:, :, ::-1], batch_size=2))
+    assert not np.array_equal(plain, mirrored)       # the net is not mirror-symmetric
 
 
 def test_example_refuses_a_non_empty_output_without_force(tmp_path, monkeypatch):
