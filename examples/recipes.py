@@ -31,7 +31,8 @@ def parse_args(argv=None):
     parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     parser.add_argument("--accuracy-json", nargs="?", const="examples/output", metavar="ROOT",
-                        help="write ROOT/accuracy.json from the committed runs and exit")
+                        help="write ROOT/accuracy.json from the committed runs, print "
+                        "the README's table and exit")
     return parser.parse_args(argv)
 
 
@@ -43,7 +44,12 @@ def main(argv=None):
             print(f"{name:22} {recipe.task:18} {recipe.epochs:3} epochs  {recipe.description}")
         return
     if args.accuracy_json:
-        print(recipes.write_accuracy_json(args.accuracy_json))
+        try:
+            path = recipes.write_accuracy_json(args.accuracy_json)
+        except NotADirectoryError as error:
+            sys.exit(f"recipes.py: {error}")
+        print(f"{path}; the README's table:\n")
+        print(recipes.accuracy_markdown(recipes.accuracy_table(args.accuracy_json)))
         return
     if not args.recipe:
         sys.exit("recipes.py: name a recipe (--list shows them)")

@@ -447,13 +447,48 @@ def accuracy_table(root="examples/output") -> dict:
     return table
 
 
+TASK_TITLES = {FASHION: "Fashion-MNIST (48,000 / 12,000, test 10,000)",
+               CATS_DOGS: "cats/dogs from scratch (8,000 / 2,000 photos)",
+               "cats_dogs_vgg16": "cats/dogs, VGG16 ImageNet features"}
+
+
+def accuracy_markdown(table) -> str:
+    """The README's table of ``accuracy_table``'s rows (percentages, one line per run)."""
+    def percent(value):
+        return "" if value is None else f"{100 * value:.2f}%"
+
+    def number(value, digits=0):
+        return "" if value is None else f"{value:,.{digits}f}"
+
+    lines = ["| task | run | epochs | best / final validation | validation, flip-averaged | "
+             "validation log loss | test | s/epoch | parameters | GFLOP/image |",
+             "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for task, rows in table.items():
+        for row in rows:
+            earlier = " (earlier run)" if row.get("earlier_run") else ""
+            seconds = number(row["seconds_per_epoch"], 1)
+            if row.get("train_seconds") is not None:       # VGG16: the features dominate
+                seconds = (f"{row['train_seconds'] / max(row['epochs'], 1):.1f} (features "
+                           f"once: {row['extraction_seconds']:,.0f} s)")
+            lines.append(
+                f"| {TASK_TITLES[task]} | `{row['recipe']}`{earlier} | {row['epochs']} | "
+                f"{percent(row['best_val_accuracy'])} / {percent(row['final_val_accuracy'])} "
+                f"of {row['validation_samples']:,} | {percent(row['val_accuracy_flip_averaged'])} | "
+                f"{number(row['val_log_loss'], 3)} | {percent(row['test_accuracy'])} | "
+                f"{seconds} | {number(row['parameters'])} | "
+                f"{number(row['gflops_per_image'], 3)} |")
+    return "\n".join(lines) + "\n"
+
+
 def write_accuracy_json(root="examples/output", path=None) -> str:
+    from .io_utils import atomic_write_text
+    if not os.path.isdir(root):
+        raise NotADirectoryError(f"no folder {root!r} of committed runs (expected "
+                                 f"examples/output or a folder like it)")
     path = path or os.path.join(root, "accuracy.json")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(accuracy_table(root), f, indent=2)
-        f.write("\n")
+    atomic_write_text(path, json.dumps(accuracy_table(root), indent=2) + "\n")
     return path
 
 
-__all__ = ["Recipe", "REGISTRY", "accuracy_table", "get", "log_loss", "names", "register",
+__all__ = ["Recipe", "REGISTRY", "accuracy_markdown", "accuracy_table", "get", "log_loss", "names", "register",
            "run_recipe", "write_accuracy_json"]

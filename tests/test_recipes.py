@@ -206,3 +206,17 @@ def test_accuracy_table_of_a_run_folder(tmp_path):
     table = json.loads(open(path).read())
     assert [row["recipe"] for row in table["fashion_mnist"]] == ["fashion_tutorial"]
     assert table["cats_dogs_scratch"] == [] and table["cats_dogs_vgg16"] == []
+
+
+def test_readme_table_is_made_from_accuracy_json():
+    with open(os.path.join(OUTPUT, "accuracy.json"), encoding="utf-8") as f:
+        committed = json.load(f)
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    marker = "<!-- accuracy table: made by python examples/recipes.py --accuracy-json -->\n"
+    begin = readme.index(marker) + len(marker)
+    end = readme.index("<!-- end of the accuracy table -->")
+    markdown = recipes.accuracy_markdown(committed)
+    assert readme[begin:end] == markdown
+    rows = sum(len(rows) for rows in committed.values())
+    assert len(markdown.splitlines()) == 2 + rows
