@@ -189,6 +189,19 @@ EOF
     cat "$file"
 }
 
+# run_logged LABEL LOG COMMAND...: run COMMAND, its output to the screen and to LOG;
+# its exit code in LAST_RC (a failure does not stop the script).
+run_logged() {
+    local label=$1 log=$2
+    shift 2
+    echo "== $label: $* > $log"
+    set -o pipefail
+    "$@" 2>&1 | tee "$log"
+    LAST_RC=$?
+    set +o pipefail
+    echo "== $label exit code: $LAST_RC"
+}
+
 run_test_suite() {
     local command
     if [ "$REHEARSAL" -eq 1 ]; then
@@ -196,12 +209,8 @@ run_test_suite() {
     else
         command=("$PYTHON" -m pytest -q -rs -p no:cacheprovider)
     fi
-    echo "== tests: ${command[*]} > $OUTDIR/gpu_tests.txt"
-    set -o pipefail
-    "${command[@]}" 2>&1 | tee "$OUTDIR/gpu_tests.txt"
-    TESTS_RC=$?
-    set +o pipefail
-    echo "== tests exit code: $TESTS_RC"
+    run_logged tests "$OUTDIR/gpu_tests.txt" "${command[@]}"
+    TESTS_RC=$LAST_RC
 }
 
 run_benchmark() {
@@ -214,12 +223,8 @@ run_benchmark() {
     if [ "$QUICK" -eq 1 ]; then
         command+=(--quick)
     fi
-    echo "== benchmark: ${command[*]} > $OUTDIR/bench_log.txt"
-    set -o pipefail
-    "${command[@]}" 2>&1 | tee "$OUTDIR/bench_log.txt"
-    BENCH_RC=$?
-    set +o pipefail
-    echo "== benchmark exit code: $BENCH_RC"
+    run_logged benchmark "$OUTDIR/bench_log.txt" "${command[@]}"
+    BENCH_RC=$LAST_RC
 }
 
 write_summary() {
