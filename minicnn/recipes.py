@@ -130,12 +130,13 @@ def fashion_bn_light_model():
 
 
 def fashion_bn_wide_model():
-    """Two conv+BN layers per block (32, 32 | 64, 64), dense 256 + BN: a VGG-style net."""
+    """Two conv+BN layers per block (32, 32 | 64, 64), dropout 0.2 after each block,
+    dense 256 + BN + dropout 0.4: a VGG-style net."""
     return Sequential([*conv_bn(32, input_shape=(28, 28, 1)), *conv_bn(32),
-                       L.MaxPooling2D(2), L.Dropout(0.25),
-                       *conv_bn(64), *conv_bn(64), L.MaxPooling2D(2), L.Dropout(0.25),
+                       L.MaxPooling2D(2), L.Dropout(0.2),
+                       *conv_bn(64), *conv_bn(64), L.MaxPooling2D(2), L.Dropout(0.2),
                        L.Flatten(), L.Dense(256, use_bias=False), L.BatchNormalization(),
-                       L.ReLU(), L.Dropout(0.5), L.Dense(10, activation="softmax")],
+                       L.ReLU(), L.Dropout(0.4), L.Dense(10, activation="softmax")],
                       name="fashion_bn_wide")
 
 
@@ -171,8 +172,6 @@ def sgd_tutorial(learning_rate=0.01, epochs=50):
 
 
 # -- the recipes ------------------------------------------------------------------------
-LIGHT_AUGMENTATION = {"width_shift_range": 0.1, "height_shift_range": 0.1,
-                      "horizontal_flip": True, "fill_mode": "constant"}
 CATS_DOGS_AUGMENTATION = {"shear_range": 0.2, "zoom_range": 0.2, "horizontal_flip": True}
 STRONG_AUGMENTATION = {"rotation_range": 20, "width_shift_range": 0.15,
                        "height_shift_range": 0.15, "shear_range": 0.2, "zoom_range": 0.2,
@@ -190,9 +189,11 @@ register(Recipe("fashion_bn_light", FASHION, "fashion_bn with lighter dropout (i
                 fashion_bn_light_model, adam_cosine(), epochs=12,
                 augmentation={"horizontal_flip": True}))
 register(Recipe("fashion_bn_wide", FASHION, "two conv+BatchNormalization layers per block "
-                "(32,32 | 64,64), dense 256, light augmentation (shifts of 10%, horizontal "
-                "flips), Adam with cosine decay", fashion_bn_wide_model, adam_cosine(),
-                epochs=15, augmentation=LIGHT_AUGMENTATION))
+                "(32,32 | 64,64), dropout 0.2 after each block, dense 256 + dropout 0.4, "
+                "horizontal flips, Adam with cosine decay, 20 epochs (with shifts of 10% and "
+                "dropout 0.25/0.25/0.5 it was at 90.2% validation after 7 of 15 epochs, 2 "
+                "points behind fashion_bn_light: stopped)", fashion_bn_wide_model,
+                adam_cosine(), epochs=20, augmentation={"horizontal_flip": True}))
 
 # The from-scratch ladder of issue 18 on the 8,000/2,000 split of the cats/dogs photos:
 # each recipe one step from the one before it.
