@@ -376,6 +376,9 @@ def cmd_compare(args):
     for folder in args.runs:
         if not os.path.isdir(folder):
             raise CommandError(f"run folder {folder!r} not found")
+    if args.plot and os.path.exists(args.plot) and not args.force:
+        raise CommandError(f"{args.plot!r} already exists; choose another --plot or pass "
+                           f"--force to replace it")
     compare_runs(args.runs, metric=args.metric, path=args.plot)
     if args.plot:
         print(f"plot written to {args.plot}")
@@ -515,6 +518,7 @@ def build_parser():
     p.add_argument("--metric", default="val_accuracy", help="val_accuracy (default), "
                    "val_loss, accuracy or loss")
     p.add_argument("--plot", default=None, help="also save the curves as this PNG")
+    p.add_argument("--force", action="store_true", help="replace an existing --plot file")
 
     p = command("bench", cmd_bench, "run the speed benchmark",
                 "Time minicnn layer by layer and end to end, against Keras and PyTorch when "

@@ -84,6 +84,22 @@ def test_an_output_folder_with_files_needs_force(command, tmp_path, monkeypatch,
     assert calls[0]["output"] == "mine"
 
 
+def test_compare_does_not_replace_a_plot_without_force(tmp_path, capsys):
+    from minicnn.callbacks import History
+    from minicnn.runs import save_run
+    history = History()
+    history.history = {"val_accuracy": [0.5, 0.75], "loss": [0.7, 0.5]}
+    run = str(save_run(tmp_path / "run", history))
+    plot = tmp_path / "compare.png"
+    plot.write_bytes(b"an earlier plot")
+    assert cli.main(["compare", run, "--plot", str(plot)]) == 1
+    err = one_error_line(capsys.readouterr().err, "compare")
+    assert "compare.png" in err and "--force" in err
+    assert plot.read_bytes() == b"an earlier plot"
+    assert cli.main(["compare", run, "--plot", str(plot), "--force"]) == 0
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
 def test_the_api_refuses_a_run_folder_with_files(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.h5").write_text("precious")
