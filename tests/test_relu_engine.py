@@ -52,3 +52,23 @@ def test_other_settings_keep_the_layers_formula():
     np.testing.assert_allclose(y, want, rtol=1e-6)   # one float32 multiply each
     np.testing.assert_array_equal(layer.backward(np.ones_like(x)),   # 0 above max_value
                                   np.array([[0.1, 0.1, 0.0, 1.0, 0.0]], np.float32))
+
+
+def test_the_benchmarks_formula_net_computes_the_same_numbers():
+    """benchmarks/relu_layer.py compares speeds of two nets that must agree exactly."""
+    from benchmarks.relu_layer import FormulaReLU, with_formula_relu
+    from minicnn import recipes
+    rng = np.random.default_rng(1)
+    x = rng.random((3, 8, 8, 3), dtype=np.float32)
+    y = np.eye(2, dtype=np.float32)[[0, 1, 1]]
+    fast = recipes.cats_dogs_model((4, 4), batchnorm=True, size=8, dense=4)
+    formula = with_formula_relu(recipes.cats_dogs_model((4, 4), batchnorm=True, size=8,
+                                                        dense=4))
+    assert sum(type(l) is FormulaReLU for l in formula.layers) == 2
+    formula.set_weights(fast.get_weights())
+    for model in (fast, formula):
+        model.compile("sgd", "categorical_crossentropy")
+        minicnn.set_seed(2)                  # the same dropout masks for both
+        model.train_on_batch(x, y)
+    for a, b in zip(fast.get_weights(), formula.get_weights()):
+        np.testing.assert_array_equal(a, b)
