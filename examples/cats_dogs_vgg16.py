@@ -141,8 +141,8 @@ def split_folders(data, args):
 def bottleneck(bottom, top, folder, mode, args):
     """block4_pool features (cached), block5_pool features, labels and timings."""
     iterator = ImageDataGenerator().flow_from_directory(
-        folder, target_size=(args.image_size, args.image_size), class_mode="binary", batch_size=args.batch_size,
-        shuffle=False)
+        folder, target_size=(args.image_size, args.image_size), class_mode="binary",
+        batch_size=args.batch_size, shuffle=False)
     _, cached = cache_entry(bottom, iterator, args.cache, mode)
     peak_is_this_step = reset_peak_rss()
     start = time.perf_counter()

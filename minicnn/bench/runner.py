@@ -37,6 +37,7 @@ import time
 
 import numpy as np
 
+from ..flops import layer_flops
 from ..io_utils import atomic_write_text
 from .output import add_output_options, command_line, cpu_model, machine_name, output_folder
 from .report import chart, gpu_speedups, markdown, ratios
@@ -66,21 +67,6 @@ def matmul_ceiling(xp, sync, size, repeats=5):
     a @ b   # warm-up: thread pools, cuBLAS handles
     seconds = _median_time(lambda: a @ b, repeats, sync)
     return {"size": size, "seconds": seconds, "gflops": 2 * size**3 / seconds / 1e9}
-
-
-def layer_flops(layer, batch):
-    """(forward, backward) floating-point operations of one layer for a batch."""
-    from ..layers import Conv2D, Dense
-
-    if isinstance(layer, Conv2D):
-        out_h, out_w, filters = layer.output_shape
-        kh, kw = layer.kernel_size
-        forward = 2 * batch * out_h * out_w * kh * kw * layer.input_shape[-1] * filters
-        return forward, 2 * forward   # dkernel and dx: one product each
-    if isinstance(layer, Dense):
-        forward = 2 * batch * layer.input_shape[0] * layer.units
-        return forward, 2 * forward
-    return 0, 0
 
 
 def workload_flops(net, model):
