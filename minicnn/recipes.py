@@ -111,24 +111,20 @@ def conv_bn(filters, **first):
             L.BatchNormalization(), L.ReLU()]
 
 
-def fashion_bn_model():
-    """The tutorial's net with BatchNormalization after every conv and the dense layer."""
+def fashion_bn_model(rates=(0.25, 0.25, 0.4), dense=128, dense_rate=0.3, name="fashion_bn"):
+    """The tutorial's net with BatchNormalization after every conv and the dense layer;
+    ``rates``: the dropout after each of the three blocks."""
     def block(filters, rate, **first):
         return [*conv_bn(filters, **first), L.MaxPooling2D(2, padding="same"), L.Dropout(rate)]
-    return Sequential([*block(32, 0.25, input_shape=(28, 28, 1)), *block(64, 0.25),
-                       *block(128, 0.4), L.Flatten(), L.Dense(128, use_bias=False),
-                       L.BatchNormalization(), L.ReLU(), L.Dropout(0.3),
-                       L.Dense(10, activation="softmax")], name="fashion_bn")
+    return Sequential([*block(32, rates[0], input_shape=(28, 28, 1)), *block(64, rates[1]),
+                       *block(128, rates[2]), L.Flatten(), L.Dense(dense, use_bias=False),
+                       L.BatchNormalization(), L.ReLU(), L.Dropout(dense_rate),
+                       L.Dense(10, activation="softmax")], name=name)
 
 
 def fashion_bn_light_model():
     """fashion_bn with lighter dropout (0.1, 0.1, 0.2 after the blocks) and dense 256 + 0.4."""
-    def block(filters, rate, **first):
-        return [*conv_bn(filters, **first), L.MaxPooling2D(2, padding="same"), L.Dropout(rate)]
-    return Sequential([*block(32, 0.1, input_shape=(28, 28, 1)), *block(64, 0.1),
-                       *block(128, 0.2), L.Flatten(), L.Dense(256, use_bias=False),
-                       L.BatchNormalization(), L.ReLU(), L.Dropout(0.4),
-                       L.Dense(10, activation="softmax")], name="fashion_bn_light")
+    return fashion_bn_model((0.1, 0.1, 0.2), dense=256, dense_rate=0.4, name="fashion_bn_light")
 
 
 def fashion_bn_wide_model():
