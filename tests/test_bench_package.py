@@ -1,7 +1,6 @@
 """``minicnn bench`` works from an installed package: the benchmark lives in
 minicnn/bench/, imports nothing from the checkout (tests/, benchmarks/), and the
 checkout's ``python -m benchmarks.*`` commands are thin wrappers over it."""
-import ast
 import json
 import os
 import shutil
@@ -13,33 +12,15 @@ import pytest
 
 from minicnn.bench import output, report, runner
 
-REPO = Path(__file__).resolve().parent.parent
-PACKAGE = REPO / "minicnn"
+from package_imports import ALL_IMPORTS, MODULES, PACKAGE
 
-
-def _imports(path):
-    """The modules a file imports, anywhere in it (relative imports made absolute)."""
-    module = ".".join(path.relative_to(REPO).with_suffix("").parts)
-    package = module.rpartition(".")[0] if path.name != "__init__.py" else \
-        module.removesuffix(".__init__")
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
-                base = ".".join(anchor + ([node.module] if node.module else []))
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
+REPO = PACKAGE.parent
 
 
 def test_only_the_cli_imports_the_bench_package_and_it_imports_no_checkout_folder():
     importers, outside = [], []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        imports = _imports(path)
+    for name, path in MODULES.items():
+        imports = ALL_IMPORTS[name]
         inside = path.is_relative_to(PACKAGE / "bench")
         if not inside and path != PACKAGE / "cli.py" and \
                 any(m == "minicnn.bench" or m.startswith("minicnn.bench.") for m in imports):
