@@ -16,9 +16,14 @@
 3. Train the tutorial's classifier on the block5_pool features, for each
    preprocessing (--preprocess): "caffe", what the weights were trained with
    (BGR, ImageNet means subtracted) and "rescale", the tutorial's x/255.
+   With --augmented-copies K the head trains on the training photos and K
+   augmented copies of them (the Keras blog's fine-tuning augmentation: shear 0.2,
+   zoom 0.2, horizontal flips), each copy one epoch of a seeded augmenting
+   iterator, its features cached like the photos' (under the seed and epoch).
+   Validation is always on the photos as they are.
 4. --fine-tune EPOCHS: unfreeze block5 (block5_conv1..3) on top of the trained
    head, everything before it frozen, SGD(1e-4, momentum 0.9), as the Keras blog's
-   fine-tuning step (without its augmentation: the inputs are cached features).
+   fine-tuning step, on the same training features (with any augmented copies).
 
 The weights are Keras's ``vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`` (the
 caffe-mode, BGR ImageNet weights), found at --weights, else $MINICNN_VGG16_WEIGHTS,
@@ -47,7 +52,7 @@ from minicnn.applications import VGG16, extract_features
 from minicnn.applications.features import cache_entry
 from minicnn.data import ImageDataGenerator, organize_kaggle_split
 from minicnn.io_utils import atomic_write_text
-from minicnn.recipes import log_loss
+from minicnn.recipes import CATS_DOGS_AUGMENTATION, log_loss
 from minicnn import locate
 from minicnn.runs import portable_command, prepare_run_folder
 
@@ -75,6 +80,10 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, nargs="+", default=[1e-4],
                         help="RMSprop learning rate(s) for the head; several: one run each")
     parser.add_argument("--preprocess", choices=["caffe", "rescale", "both"], default="caffe")
+    parser.add_argument("--augmented-copies", type=int, default=0, metavar="K",
+                        help="also train on K augmented copies of the training photos "
+                        "(shear 0.2, zoom 0.2, flips; each costs one more VGG16 pass over "
+                        "them; 0: no)")
     parser.add_argument("--fine-tune", type=int, default=0, metavar="EPOCHS",
                         help="then fine-tune block5 for this many epochs (0: no)")
     parser.add_argument("--seed", type=int, default=0)
@@ -138,11 +147,17 @@ def split_folders(data, args):
     return {s: os.path.join(dest, s) for s in ("train", "validation")}
 
 
-def bottleneck(bottom, top, folder, mode, args):
-    """block4_pool features (cached), block5_pool features, labels and timings."""
-    iterator = ImageDataGenerator().flow_from_directory(
+def photo_iterator(folder, args, generator=None):
+    """The photos of ``folder`` in a fixed order (``generator``: an augmenting one
+    makes each epoch a new copy, drawn from --seed)."""
+    return (generator or ImageDataGenerator()).flow_from_directory(
         folder, target_size=(args.image_size, args.image_size), class_mode="binary",
-        batch_size=args.batch_size, shuffle=False)
+        batch_size=args.batch_size, shuffle=False, seed=args.seed)
+
+
+def bottleneck(bottom, top, iterator, mode, args):
+    """block4_pool features (cached), block5_pool features, labels and timings of one
+    pass of ``iterator`` (one epoch: a copy of the photos when it augments)."""
     _, cached = cache_entry(bottom, iterator, args.cache, mode)
     peak_is_this_step = reset_peak_rss()
     start = time.perf_counter()
@@ -150,14 +165,23 @@ def bottleneck(bottom, top, folder, mode, args):
                                       batch_size=args.batch_size, preprocessing=mode)
     seconds = time.perf_counter() - start
     peak = peak_rss_mb()
-    iterator.close()
     block5 = top.predict(block4, batch_size=args.batch_size)    # (N, 4, 4, 512), 4% of the work
     info = {"images": int(len(labels)), "cached": cached, "seconds": round(seconds, 1),
             "images_per_second": None if cached else round(len(labels) / seconds, 2),
             "peak_rss_mb": round(peak, 1),
             "peak_rss_of": "this extraction" if peak_is_this_step else "the process so far"}
-    print(f"{folder} ({mode}): {info}")
+    print(f"{iterator.directory} ({mode}): {info}")
     return block4, block5, np.asarray(labels, dtype=np.float32), info
+
+
+def training_set(features, copies):
+    """The training photos' features followed by those of their ``copies`` augmented
+    copies, as one ``bottleneck`` tuple (block4 and block5 concatenated in memory; the
+    photos' own extraction info)."""
+    parts = [features["train"]] + [features[f"train_augmented_{k}"]
+                                   for k in range(1, copies + 1)]
+    return tuple(np.concatenate([part[i] for part in parts]) for i in range(3)) + \
+        (features["train"][3],)
 
 
 def make_head(input_shape, seed):
@@ -209,6 +233,9 @@ def main(argv=None):
     if args.image_size < 32:
         sys.exit(f"cats_dogs_vgg16.py: --image-size must be at least 32 (VGG16 halves it five "
                  f"times), got {args.image_size}")
+    if args.augmented_copies < 0:
+        sys.exit(f"cats_dogs_vgg16.py: --augmented-copies must be 0 or more, got "
+                 f"{args.augmented_copies}")
     # Photos, weights and output folder first: a mistake in any stops before any work.
     try:
         data, data_name = find_data(args.data)
@@ -232,19 +259,31 @@ def main(argv=None):
                "n": args.n, "ratio": args.ratio, "epochs": args.epochs,
                "batch_size": args.batch_size, "image_size": [args.image_size] * 2,
                "cpu_count": os.cpu_count(), "device": minicnn.device(),
+               "augmented_copies": args.augmented_copies,
+               **({"augmentation": CATS_DOGS_AUGMENTATION} if args.augmented_copies else {}),
                "extraction": {}, "runs": {}}
     features = {}
     for mode in modes:
-        features[mode] = {split: bottleneck(bottom, top, folder, mode, args)
-                          for split, folder in folders.items()}
+        features[mode] = {}
+        for split, folder in folders.items():
+            with photo_iterator(folder, args) as iterator:
+                features[mode][split] = bottleneck(bottom, top, iterator, mode, args)
+        if args.augmented_copies:
+            generator = ImageDataGenerator(**CATS_DOGS_AUGMENTATION)
+            with photo_iterator(folders["train"], args, generator) as iterator:
+                for copy in range(1, args.augmented_copies + 1):   # epoch copy - 1
+                    features[mode][f"train_augmented_{copy}"] = bottleneck(
+                        bottom, top, iterator, mode, args)
+            features[mode]["train"] = training_set(features[mode], args.augmented_copies)
         results["extraction"][mode] = {s: f[3] for s, f in features[mode].items()}
+    suffix = f"_aug{args.augmented_copies}" if args.augmented_copies else ""
 
     histories, heads = {}, {}
     for mode in modes:
         (_, x_train, y_train, _), (_, x_val, y_val, _) = (features[mode]["train"],
                                                           features[mode]["validation"])
         for lr in args.lr:
-            name = f"{mode}_lr{lr:g}"
+            name = f"{mode}_lr{lr:g}{suffix}"
             minicnn.set_seed(args.seed)
             head = Sequential(make_head(top.output_shape[1:], args.seed), name=f"head_{name}")
             head.compile(RMSprop(learning_rate=lr), "binary_crossentropy", ["accuracy"])
@@ -254,7 +293,8 @@ def main(argv=None):
             histories[name], heads[name] = history, head
             results["runs"][name] = {"preprocessing": mode, "optimizer": "rmsprop",
                                      "learning_rate": lr,
-                                     **summarize(history, head, x_val, y_val, args.batch_size),
+                                     "train_samples": int(len(y_train)),
+                                 **summarize(history, head, x_val, y_val, args.batch_size),
                                      "train_seconds": round(time.perf_counter() - start, 1)}
             save_history(history, name, args.output)
             head.save(os.path.join(args.output, f"head_{name}.h5"))
@@ -286,6 +326,7 @@ def main(argv=None):
                                  "learning_rate": 1e-4, "momentum": 0.9,
                                  "trainable": [l.name for l in model.layers if l.params],
                                  "val_accuracy_before": round(before[1], 4),
+                                 "train_samples": int(len(y_train)),
                                  **summarize(history, model, x_val, y_val, args.batch_size),
                                  "train_seconds": round(time.perf_counter() - start, 1)}
         save_history(history, name, args.output)

@@ -240,6 +240,25 @@ def test_iteration_is_endless_and_reset_starts_a_new_epoch(class_tree):
     assert it.current_epoch == 4
 
 
+def test_skip_epoch_passes_over_the_next_epoch(textured_tree):
+    """skip_epoch() leaves the iterator where epoch() would: the epoch after holds the
+    same (seeded) batches either way, whether skipped from a boundary or mid-epoch."""
+    def make():
+        return DirectoryIterator(str(textured_tree), target_size=(4, 4), batch_size=10,
+                                 seed=5, class_mode="sparse", workers=1)
+    walked, skipped = make(), make()
+    assert walked.next_epoch == skipped.next_epoch == 0
+    list(walked.epoch())
+    skipped.skip_epoch()
+    assert walked.next_epoch == skipped.next_epoch == 1
+    next(walked), next(skipped)                                  # mid-epoch 1
+    assert walked.next_epoch == skipped.next_epoch == 2
+    list(walked.epoch())
+    skipped.skip_epoch()
+    assert walked.current_epoch == skipped.current_epoch == 3
+    assert np.array_equal(next(walked)[0], next(skipped)[0])     # epoch 3's first batch
+
+
 def test_close_stops_the_worker_threads(class_tree):
     before = {t for t in threading.enumerate() if t.name.startswith("minicnn-data")}
     with DirectoryIterator(str(class_tree), target_size=(6, 8), workers=2) as it:

@@ -94,6 +94,42 @@ def test_rescale_mode_and_smaller_forward_batches(folder):
     assert_within(pieces, whole, bound)
 
 
+def test_augmented_copies_are_one_epoch_of_random_variants_each(folder, tmp_path):
+    """An augmenting iterator gives the features of its next epoch's variants, cached
+    under (seed, epoch): the same pair is a cache hit, another epoch or seed a new copy."""
+    cache = tmp_path / "cache"
+    base = small_base()
+    flips = ImageDataGenerator(horizontal_flip=True, zoom_range=0.3)
+    it = iterator(folder, generator=flips, seed=7)
+    reference = iterator(folder, generator=flips, seed=7)
+    images = np.concatenate([x for x, _ in reference.epoch()])     # epoch 0's variants
+    plain = np.stack([load_image(p) for p in it.filepaths]).astype(np.float32)
+    assert not np.array_equal(images, plain)
+    copy0, labels = extract_features(base, it, cache_dir=cache, verbose=0)
+    bound = sequential_bound(base, preprocess_input(images), 28)   # one conv: 3*3*3 + 1 terms
+    assert_within(copy0, base.predict(preprocess_input(images)), bound)
+    np.testing.assert_array_equal(labels, it.classes)
+    assert it.next_epoch == 1
+    copy1, _ = extract_features(base, it, cache_dir=cache, verbose=0)     # epoch 1
+    assert not np.allclose(copy1, copy0)
+    manifests = [json.loads((cache / e / "manifest.json").read_text())
+                 for e in sorted(os.listdir(cache))]
+    assert sorted(m["preprocessing"]["random_variants"]["epoch"] for m in manifests) == [0, 1]
+
+    counter = CountingBase(base)
+    rerun = iterator(folder, generator=flips, seed=7)
+    again, _ = extract_features(base, rerun, cache_dir=cache, verbose=0)
+    again1, _ = extract_features(base, rerun, cache_dir=cache, verbose=0)
+    assert counter.images == 0                          # epochs 0 and 1 of seed 7: hits
+    np.testing.assert_array_equal(again, copy0)
+    np.testing.assert_array_equal(again1, copy1)        # a hit moves on to the next epoch
+    assert rerun.next_epoch == 2
+    assert cache_entry(base, iterator(folder, generator=flips, seed=8), cache)[1] is False
+    # Without augmentation nothing of the iterator's seed enters the key.
+    assert cache_entry(base, iterator(folder, seed=1), cache)[0] == \
+        cache_entry(base, iterator(folder, seed=2), cache)[0]
+
+
 def test_cache_is_reused_for_the_same_inputs(folder, tmp_path):
     cache = tmp_path / "cache"
     base = small_base()
@@ -185,9 +221,6 @@ def test_bad_iterators_are_refused(folder):
     base = small_base()
     with pytest.raises(ValueError, match="shuffle=False"):
         extract_features(base, iterator(folder, shuffle=True), verbose=0)
-    with pytest.raises(ValueError, match="augments"):
-        extract_features(base, iterator(folder, generator=ImageDataGenerator(
-            horizontal_flip=True)), verbose=0)
     with pytest.raises(ValueError, match="already rescales"):
         extract_features(base, iterator(folder, generator=ImageDataGenerator(
             rescale=1 / 255)), verbose=0)

@@ -88,10 +88,6 @@ def _check_iterator(iterator, base_model, preprocessing):
                          "features must come out in the order of iterator.filenames, which "
                          "is where their labels (iterator.classes) come from")
     generator = iterator.image_data_generator
-    if generator is not None and generator.augments:
-        raise ValueError(f"extract_features: the iterator's generator augments images "
-                         f"({generator!r}); features of random variants cannot be cached. "
-                         "Use ImageDataGenerator() with no augmentation")
     if preprocessing is not None and generator is not None and (
             generator.rescale or generator.preprocessing_function is not None):
         raise ValueError(f"extract_features applies preprocess_input(mode={preprocessing!r}) "
@@ -141,8 +137,8 @@ def _function_identity(function):
 
 def _generator_identity(generator):
     """The generator's non-default settings as JSON values, or None when its
-    preprocessing_function cannot be named stably. Its seed is left out: it draws
-    nothing when it does not augment, which extract_features requires."""
+    preprocessing_function cannot be named stably. Its seed is left out: the
+    iterator's seed is what draws the transforms (see :func:`_identity`)."""
     settings = {}
     for name, value in generator.get_config().items():
         if name == "seed":
@@ -164,7 +160,7 @@ def _identity(base_model, iterator, preprocessing):
     settings = None if generator is None else _generator_identity(generator)
     if generator is not None and settings is None:
         return None
-    return {
+    identity = {
         "format": CACHE_FORMAT,
         "code_sha256": code_identity(),
         "model": model_identity(base_model),
@@ -177,6 +173,13 @@ def _identity(base_model, iterator, preprocessing):
         "class_indices": dict(iterator.class_indices),
         "sources": source_manifest(iterator),
     }
+    if generator is not None and generator.augments:
+        # Its images are the iterator's random variants of one epoch, each drawn from
+        # (iterator seed, epoch, file index): those two name them. (Absent without
+        # augmentation, so that entries made before keep their keys.)
+        identity["preprocessing"]["random_variants"] = {"seed": int(iterator.seed),
+                                                        "epoch": int(iterator.next_epoch)}
+    return identity
 
 
 def _key(identity) -> str:
@@ -291,8 +294,10 @@ def extract_features(base_model, iterator, cache_dir=None, batch_size=32, prepro
     """Outputs of ``base_model`` for every image of ``iterator``, with their labels.
 
     base_model: a built minicnn Sequential, e.g. ``VGG16(weights=path)``.
-    iterator: a DirectoryIterator made with ``shuffle=False`` and no augmentation;
-        its ``target_size`` must match the model's input.
+    iterator: a DirectoryIterator made with ``shuffle=False``; its ``target_size``
+        must match the model's input. With an augmenting generator the features are
+        those of the iterator's next epoch of random variants (a call per epoch gives
+        a new copy), cached under the iterator's seed and that epoch.
     cache_dir: where to keep the results (see the module docstring); None
         computes them into a temporary folder, removed once they are mapped.
     batch_size: images per forward pass (smaller: less memory, a bit slower).
@@ -329,6 +334,7 @@ def extract_features(base_model, iterator, cache_dir=None, batch_size=32, prepro
         if cached is not None:
             if verbose:
                 print(f"Loaded {len(cached[0])} cached feature rows from {folder}")
+            iterator.skip_epoch()    # as if computed: the next call gives the next copy
             return cached
         os.makedirs(folder, exist_ok=True)
 

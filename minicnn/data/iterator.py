@@ -166,6 +166,21 @@ class BatchIterator:
                 self.current_epoch += 1
                 self._at_boundary = True
 
+    @property
+    def next_epoch(self):
+        """The epoch that ``epoch()`` yields next: ``current_epoch`` when none of its
+        samples was taken yet, else the one after it."""
+        return self.current_epoch if self._at_boundary else self.current_epoch + 1
+
+    def skip_epoch(self):
+        """Pass over the epoch ``epoch()`` would yield next, loading nothing (for a
+        caller that has its results already, e.g. cached features of one augmented copy)."""
+        with self._lock:
+            self._drop_pending()
+            self.current_epoch = (self.current_epoch if self._at_boundary
+                                  else self.current_epoch + 1) + 1
+            self._at_boundary = True
+
     def epoch(self):
         """Yield the batches of exactly one epoch (after a ``reset()`` if one is under way)."""
         self.reset()
