@@ -37,12 +37,33 @@ def load_example():
     return module
 
 
+LADDER = ["cats_dogs_tutorial", "cats_dogs_bn128", "cats_dogs_adam128",
+          "cats_dogs_strong_aug128", "cats_dogs_deep128"]
+
+
+def changed_settings(before, after):
+    """The keys of two recipes' configs (one epoch of 100 steps) that differ, layer
+    names aside (numbered per process: conv2d, conv2d_3...)."""
+    a, b = (recipes.get(name).config(100, 1) for name in (before, after))
+    for config in (a, b):
+        for layer in config["layers"]:
+            del layer["config"]["name"]
+    return {key for key in a if key not in ("recipe", "description") and a[key] != b[key]}
+
+
+def test_each_middle_step_of_the_ladder_changes_one_thing():
+    assert changed_settings("cats_dogs_tutorial", "cats_dogs_bn128") == {"layers",
+                                                                         "input_shape"}
+    assert changed_settings("cats_dogs_bn128", "cats_dogs_adam128") == {"optimizer"}
+    assert changed_settings("cats_dogs_adam128", "cats_dogs_strong_aug128") == {"augmentation"}
+    assert changed_settings("cats_dogs_strong_aug128", "cats_dogs_deep128") == {"layers"}
+    assert recipes.get("cats_dogs_adam128").epochs == recipes.LADDER_EPOCHS
+
+
 def test_registry_names_and_lookup():
     fashion = recipes.names("fashion_mnist")
     assert {"fashion_tutorial", "fashion_bn", "fashion_bn_wide"} <= set(fashion)
-    ladder = ["cats_dogs_tutorial", "cats_dogs_bn", "cats_dogs_wide", "cats_dogs_gap",
-              "cats_dogs_adam", "cats_dogs_strong_aug"]
-    assert set(ladder) <= set(recipes.names("cats_dogs_scratch"))
+    assert set(LADDER) == set(recipes.names("cats_dogs_scratch"))
     assert recipes.names() == sorted(recipes.REGISTRY)
     for name in recipes.names():
         recipe = recipes.get(name)
@@ -85,10 +106,13 @@ def test_improved_and_ladder_models_have_their_layers():
     tutorial = recipes.get("cats_dogs_tutorial").model()
     assert tutorial.count_params() == 1_355_938     # the Keras blog's net at 150x150
     assert not any(isinstance(l, BatchNormalization) for l in tutorial.layers)
-    assert any(isinstance(l, BatchNormalization) for l in recipes.get("cats_dogs_bn").model().layers)
-    assert any(isinstance(l, GlobalAveragePooling2D)
-               for l in recipes.get("cats_dogs_gap").model().layers)
-    assert recipes.get("cats_dogs_strong_aug").augmentation["rotation_range"] == 20
+    bn = recipes.get("cats_dogs_bn128").model()
+    assert sum(isinstance(l, BatchNormalization) for l in bn.layers) == 4   # 3 convs, Dense
+    assert [type(l).__name__ for l in bn.layers[-6:]] == ["Flatten", "Dense",
+                                                          "BatchNormalization", "ReLU",
+                                                          "Dropout", "Dense"]
+    assert bn.layers[0].input_shape == (128, 128, 3)
+    assert recipes.get("cats_dogs_strong_aug128").augmentation["rotation_range"] == 20
     deep = recipes.get("cats_dogs_deep128")
     model = deep.model()
     assert [l.filters for l in model.layers if isinstance(l, Conv2D)] == [16, 32, 64, 128, 256]
@@ -139,7 +163,7 @@ def test_one_epoch_writes_the_run_folder(tmp_path, name):
 def test_cats_dogs_recipe_runs_on_class_folders(tmp_path):
     from minicnn.data import write_shapes_directory
     data = write_shapes_directory(tmp_path / "photos", n_train=16, n_validation=8, size=32)
-    recipe = dataclasses.replace(recipes.get("cats_dogs_gap"), batch_size=8,
+    recipe = dataclasses.replace(recipes.get("cats_dogs_deep128"), batch_size=8,
                                  input_shape=(32, 32, 3),
                                  model=lambda: recipes.cats_dogs_model(
                                      (8, 8), batchnorm=True, gap=True, dense=8, size=32))
