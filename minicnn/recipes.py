@@ -415,7 +415,8 @@ def _vgg16_rows(folder, results):
 
 
 def accuracy_table(root="examples/output") -> dict:
-    """Per task, one row per committed run: the recipe runs (``*_recipes/*/results.json``),
+    """Per task, one row per committed run: the recipe runs (``*_recipes/*/results.json``,
+    in the order the recipes are registered),
     the VGG16 runs (``vgg16*/results.json``) and the earlier from-scratch run, made before
     recipes existed (``cats_dogs_scratch/``, marked ``earlier_run``). Parameters and
     GFLOP per image are counted from the recipe's model."""
@@ -431,8 +432,11 @@ def accuracy_table(root="examples/output") -> dict:
             gflops_per_image=forward_gflops(model), validation_samples=r["validation_samples"],
             command="python examples/cats_dogs_scratch.py --data ../shared/data/cats_dogs/train "
                     "--n 10000 --ratio 0.2 --epochs 50 --patience 10", earlier_run=True))
-    for path in sorted(glob.glob(os.path.join(root, "*_recipes", "*", "results.json"))):
-        results = _read_json(path)
+    runs = [_read_json(path) for path in
+            sorted(glob.glob(os.path.join(root, "*_recipes", "*", "results.json")))]
+    order = list(REGISTRY)       # as registered: the ladder's steps in turn
+    for results in sorted(runs, key=lambda r: (order.index(r["recipe"]) if r["recipe"] in
+                                               REGISTRY else len(order), r["recipe"])):
         table[results["task"]].append(_recipe_row(results))
     for path in sorted(glob.glob(os.path.join(root, "vgg16*", "results.json"))):
         table["cats_dogs_vgg16"] += _vgg16_rows(os.path.dirname(path), _read_json(path))

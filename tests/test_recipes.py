@@ -224,11 +224,16 @@ def test_accuracy_json_is_made_from_the_committed_runs():
 
 
 def test_accuracy_table_of_a_run_folder(tmp_path):
-    recipes.run_recipe("fashion_tutorial", output=tmp_path / "fashion_mnist_recipes" / "a",
-                       data=tiny_fashion(), epochs=1, verbose=0, tensorboard=False)
+    # Folders "a" and "b": the rows come in the order the recipes were registered.
+    for folder, name in (("a", "fashion_bn"), ("b", "fashion_tutorial")):
+        recipes.run_recipe(name, output=tmp_path / "fashion_mnist_recipes" / folder,
+                           data=tiny_fashion(), epochs=1, verbose=0, tensorboard=False)
     path = recipes.write_accuracy_json(str(tmp_path))
     table = json.loads(open(path).read())
-    assert [row["recipe"] for row in table["fashion_mnist"]] == ["fashion_tutorial"]
+    assert list(recipes.REGISTRY).index("fashion_tutorial") < \
+        list(recipes.REGISTRY).index("fashion_bn")
+    assert [row["recipe"] for row in table["fashion_mnist"]] == ["fashion_tutorial",
+                                                                  "fashion_bn"]
     assert table["cats_dogs_scratch"] == [] and table["cats_dogs_vgg16"] == []
 
 
