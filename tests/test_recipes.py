@@ -38,7 +38,7 @@ def load_example():
 
 
 LADDER = ["cats_dogs_tutorial", "cats_dogs_bn128", "cats_dogs_adam128",
-          "cats_dogs_strong_aug128", "cats_dogs_deep128"]
+          "cats_dogs_strong_aug128", "cats_dogs_gap128", "cats_dogs_deep128"]
 
 
 def changed_settings(before, after):
@@ -56,7 +56,13 @@ def test_each_middle_step_of_the_ladder_changes_one_thing():
                                                                          "input_shape"}
     assert changed_settings("cats_dogs_bn128", "cats_dogs_adam128") == {"optimizer"}
     assert changed_settings("cats_dogs_adam128", "cats_dogs_strong_aug128") == {"augmentation"}
-    assert changed_settings("cats_dogs_strong_aug128", "cats_dogs_deep128") == {"layers"}
+    assert changed_settings("cats_dogs_strong_aug128", "cats_dogs_gap128") == {"layers"}
+    assert changed_settings("cats_dogs_gap128", "cats_dogs_deep128") == {"layers"}
+    assert list(recipes.REGISTRY).index("cats_dogs_gap128") < \
+        list(recipes.REGISTRY).index("cats_dogs_deep128")
+    gap = recipes.get("cats_dogs_gap128").model()
+    assert [type(l).__name__ for l in gap.layers[-7:-5]] == ["MaxPooling2D",
+                                                             "GlobalAveragePooling2D"]
     assert recipes.get("cats_dogs_adam128").epochs == recipes.LADDER_EPOCHS
 
 
