@@ -94,6 +94,22 @@ def test_rescale_mode_and_smaller_forward_batches(folder):
     assert_within(pieces, whole, bound)
 
 
+def test_a_copy_of_the_folder_keeps_its_features(folder, tmp_path):
+    """New modification times (a copy, a fresh download) with the same bytes: a hit."""
+    import shutil
+    cache = tmp_path / "cache"
+    base = small_base()
+    first, _ = extract_features(base, iterator(folder), cache_dir=cache, verbose=0)
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy, copy_function=shutil.copyfile)     # new mtimes
+    assert os.stat(copy / "cats" / "cats.0.png").st_mtime_ns != \
+        os.stat(folder / "cats" / "cats.0.png").st_mtime_ns
+    counter = CountingBase(base)
+    again, _ = extract_features(base, iterator(copy), cache_dir=cache, verbose=0)
+    assert counter.images == 0
+    np.testing.assert_array_equal(again, first)
+
+
 def test_augmented_copies_are_one_epoch_of_random_variants_each(folder, tmp_path):
     """An augmenting iterator gives the features of its next epoch's variants, cached
     under (seed, epoch): the same pair is a cache hit, another epoch or seed a new copy."""
@@ -159,15 +175,17 @@ def test_cache_is_reused_for_the_same_inputs(folder, tmp_path):
 def test_cache_recomputes_when_an_input_changes(folder, tmp_path, change, monkeypatch):
     cache = tmp_path / "cache"
     base = small_base()
+    target = folder / "dogs" / "dogs.2.png"
+    if change == "edit a file":     # stored uncompressed: any pixels give the same size
+        Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(target, compress_level=0)
     extract_features(base, iterator(folder), cache_dir=cache, verbose=0)
     mode = "caffe"
     if change == "edit a file":
-        target = folder / "dogs" / "dogs.2.png"
         before = os.stat(target)
-        Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(target)
-        # Same mtime as before (a coarse clock, a restored backup): the size still tells.
+        Image.fromarray(np.full((SIZE, SIZE, 3), 200, np.uint8)).save(target, compress_level=0)
+        # Same size and mtime as before (a coarse clock, a restored backup): the bytes tell.
         os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
-        assert os.path.getsize(target) != before.st_size
+        assert os.path.getsize(target) == before.st_size
     elif change == "add a file":
         write_images(folder, {"cats": 4}, seed=3)
     elif change == "remove a file":
