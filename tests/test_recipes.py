@@ -255,3 +255,34 @@ def test_readme_table_is_made_from_accuracy_json():
     assert readme[begin:end] == markdown
     rows = sum(len(rows) for rows in committed.values())
     assert len(markdown.splitlines()) == 2 + rows
+
+
+def test_vgg16_rows_count_only_the_features_computed_in_the_run(tmp_path):
+    """A run that loaded its features from the cache reports no extraction time of its
+    own (it was the run's that made them); one that computed some reports their sum."""
+    def write(folder, cached):
+        run = {"best_val_accuracy": 0.9, "final_val_accuracy": 0.8, "val_log_loss": 0.3,
+               "train_seconds": 30.0}
+        split = {"seconds": 100.0, "cached": False}
+        results = {"image_size": [32, 32], "n": 100, "ratio": 0.2, "epochs": 3,
+                   "command": "python examples/cats_dogs_vgg16.py",
+                   "extraction": {"caffe": {"train": {"seconds": 0.5, "cached": cached},
+                                            "validation": split}},
+                   "runs": {"caffe_lr0.0001": run}}
+        os.makedirs(tmp_path / folder)
+        (tmp_path / folder / "results.json").write_text(json.dumps(results))
+    write("vgg16_a", cached=True)
+    write("vgg16_b", cached=False)
+    rows = recipes.accuracy_table(str(tmp_path))["cats_dogs_vgg16"]
+    assert [(r["extraction_seconds"], r["features_cached"]) for r in rows] == \
+        [(100.0, True), (100.5, False)]
+    lines = recipes.accuracy_markdown({"cats_dogs_vgg16": rows}).splitlines()
+    assert "10.0 (features once: 100 s, part cached)" in lines[2]
+    assert "10.0 (features once: 100 s)" in lines[3]
+    path = tmp_path / "vgg16_a" / "results.json"
+    all_cached = json.loads(path.read_text())
+    all_cached["extraction"]["caffe"]["validation"]["cached"] = True
+    path.write_text(json.dumps(all_cached))
+    row = recipes.accuracy_table(str(tmp_path))["cats_dogs_vgg16"][0]
+    assert row["extraction_seconds"] is None
+    assert "10.0 (features cached)" in recipes.accuracy_markdown({"cats_dogs_vgg16": [row]})
