@@ -271,7 +271,7 @@ def main(argv=None):
         if args.augmented_copies:
             generator = ImageDataGenerator(**CATS_DOGS_AUGMENTATION)
             with photo_iterator(folders["train"], args, generator) as iterator:
-                for copy in range(1, args.augmented_copies + 1):   # epoch copy - 1
+                for copy in range(1, args.augmented_copies + 1):   # its epoch copy - 1
                     features[mode][f"train_augmented_{copy}"] = bottleneck(
                         bottom, top, iterator, mode, args)
             features[mode]["train"] = training_set(features[mode], args.augmented_copies)
@@ -294,7 +294,7 @@ def main(argv=None):
             results["runs"][name] = {"preprocessing": mode, "optimizer": "rmsprop",
                                      "learning_rate": lr,
                                      "train_samples": int(len(y_train)),
-                                 **summarize(history, head, x_val, y_val, args.batch_size),
+                                     **summarize(history, head, x_val, y_val, args.batch_size),
                                      "train_seconds": round(time.perf_counter() - start, 1)}
             save_history(history, name, args.output)
             head.save(os.path.join(args.output, f"head_{name}.h5"))
