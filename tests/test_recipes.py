@@ -226,6 +226,9 @@ def test_accuracy_json_is_made_from_the_committed_runs():
         assert row["test_accuracy"] > 0.85 and row["command"].startswith("python examples/")
     assert committed["cats_dogs_scratch"][0]["earlier_run"] is True
     assert committed["cats_dogs_scratch"][0]["best_val_accuracy"] == 0.834
+    history, _ = load_run(os.path.join(OUTPUT, "cats_dogs_scratch"))
+    assert committed["cats_dogs_scratch"][0]["val_log_loss"] == \
+        round(history.history["val_loss"][-1], 4)
     assert committed["cats_dogs_vgg16"][0]["earlier_run"] is True
 
 
