@@ -205,22 +205,28 @@ register(Recipe("cats_dogs_tutorial", CATS_DOGS, "baseline: the Keras blog's net
                 "32-32-64, dense 64), SGD 0.01 momentum 0.9 with time decay, shear/zoom/flip",
                 cats_dogs_model, sgd_tutorial(), 50, batch_size=32,
                 augmentation=CATS_DOGS_AUGMENTATION, input_shape=(150, 150, 3)))
-for _name, _description, _optimizer, _augmentation in (
+
+
+def ladder128_model(gap=False):
+    """The ladder's middle steps: the tutorial's net with BatchNormalization after each
+    conv and the hidden Dense, on 128x128 photos (``gap``: global average pooling
+    instead of Dropout and Flatten)."""
+    return cats_dogs_model(batchnorm=True, size=128, dense_batchnorm=True, gap=gap)
+
+
+for _name, _description, _model, _optimizer, _augmentation in (
         ("cats_dogs_bn128", "+ BatchNormalization after each conv and the hidden Dense, "
          f"128x128 photos, {LADDER_EPOCHS} epochs (after the convs alone, SGD 0.01 left 94% "
          "of the Dense's ReLUs dead within 25 steps: 50.00% validation for two epochs, "
-         "stopped)", sgd_tutorial(), CATS_DOGS_AUGMENTATION),
-        ("cats_dogs_adam128", "+ Adam with cosine decay (1e-3 to 1e-5)", adam_cosine(),
-         CATS_DOGS_AUGMENTATION),
+         "stopped)", ladder128_model, sgd_tutorial(), CATS_DOGS_AUGMENTATION),
+        ("cats_dogs_adam128", "+ Adam with cosine decay (1e-3 to 1e-5)", ladder128_model,
+         adam_cosine(), CATS_DOGS_AUGMENTATION),
         ("cats_dogs_strong_aug128", "+ stronger augmentation (rotation 20, shifts 15%, "
-         "shear, zoom, flips)", adam_cosine(), STRONG_AUGMENTATION),
+         "shear, zoom, flips)", ladder128_model, adam_cosine(), STRONG_AUGMENTATION),
         ("cats_dogs_gap128", "+ global average pooling instead of Dropout and Flatten",
-         adam_cosine(), STRONG_AUGMENTATION)):
-    register(Recipe(_name, CATS_DOGS, _description,
-                    lambda gap=_name == "cats_dogs_gap128": cats_dogs_model(
-                        batchnorm=True, size=128, dense_batchnorm=True, gap=gap),
-                    _optimizer, LADDER_EPOCHS, batch_size=32, augmentation=_augmentation,
-                    input_shape=(128, 128, 3)))
+         lambda: ladder128_model(gap=True), adam_cosine(), STRONG_AUGMENTATION)):
+    register(Recipe(_name, CATS_DOGS, _description, _model, _optimizer, LADDER_EPOCHS,
+                    batch_size=32, augmentation=_augmentation, input_shape=(128, 128, 3)))
 # The last step trades early width for depth: five blocks starting at half the width
 # (16-32-64-128-256), 0.165 GFLOP per image, trained 60 epochs. One more pooling, so that
 # the last convolution sees twice as much of the photo.

@@ -18,10 +18,10 @@ of them, ``cache_dir/<key>/``:
     manifest.json  what the key was computed from, written last
 
 The key covers everything the features depend on: each source file (relative
-path, size, SHA-256 of its bytes, class), the model (layer configs and a SHA-256 of its
-weights), the preprocessing (mode, target size, colour mode, interpolation, the
-generator's settings) and the source code of the layers and kernels that compute
-them. Change any of them and the features are computed afresh; an entry without
+path, size, SHA-256 of its bytes, class), the model (layer configs and a SHA-256
+of its weights), the preprocessing (mode, target size, colour mode, interpolation,
+the generator's settings and, when it augments, the iterator's seed and epoch)
+and the source code of the layers and kernels that compute them. Change any of them and the features are computed afresh; an entry without
 its manifest (an interrupted run) never counts. Every file is written under a
 temporary name and renamed when complete.
 
@@ -184,8 +184,7 @@ def _identity(base_model, iterator, preprocessing):
     }
     if generator is not None and generator.augments:
         # Its images are the iterator's random variants of one epoch, each drawn from
-        # (iterator seed, epoch, file index): those two name them. (Absent without
-        # augmentation, so that entries made before keep their keys.)
+        # (iterator seed, epoch, file index): those two name them.
         identity["preprocessing"]["random_variants"] = {"seed": int(iterator.seed),
                                                         "epoch": int(iterator.next_epoch)}
     return identity
