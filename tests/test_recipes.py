@@ -289,3 +289,26 @@ def test_vgg16_rows_count_only_the_features_computed_in_the_run(tmp_path):
     row = recipes.accuracy_table(str(tmp_path))["cats_dogs_vgg16"][0]
     assert row["extraction_seconds"] is None
     assert "10.0 (features cached)" in recipes.accuracy_markdown({"cats_dogs_vgg16": [row]})
+
+
+def test_committed_runs_were_made_by_the_recipes_as_they_are():
+    """Each committed recipe run's config.json has the layers, augmentation, input shape,
+    batch size, epochs and optimizer class of the recipe of that name today (layer names
+    aside)."""
+    import glob
+
+    def unnamed(layers):
+        return [{k: v for k, v in layer["config"].items() if k != "name"} for layer in layers]
+
+    folders = sorted(glob.glob(os.path.join(OUTPUT, "*_recipes", "*", "config.json")))
+    assert len(folders) >= 8
+    for path in folders:
+        with open(path, encoding="utf-8") as f:
+            committed = json.load(f)
+        recipe = recipes.get(committed["recipe"])
+        today = recipe.config(100, committed["epochs"])
+        assert unnamed(committed["layers"]) == unnamed(today["layers"]), path
+        for key in ("augmentation", "input_shape", "batch_size"):
+            assert committed[key] == today[key], (path, key)
+        assert committed["epochs"] == recipe.epochs, path
+        assert committed["optimizer"]["class_name"] == today["optimizer"]["class_name"], path
