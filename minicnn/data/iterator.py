@@ -177,8 +177,7 @@ class BatchIterator:
         caller that has its results already, e.g. cached features of one augmented copy)."""
         with self._lock:
             self._drop_pending()
-            self.current_epoch = (self.current_epoch if self._at_boundary
-                                  else self.current_epoch + 1) + 1
+            self.current_epoch = self.next_epoch + 1
             self._at_boundary = True
 
     def epoch(self):
