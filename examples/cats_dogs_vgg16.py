@@ -174,14 +174,16 @@ def bottleneck(bottom, top, iterator, mode, args):
     return block4, block5, np.asarray(labels, dtype=np.float32), info
 
 
-def training_set(features, copies):
+def training_set(features, copies, block4=False):
     """The training photos' features followed by those of their ``copies`` augmented
-    copies, as one ``bottleneck`` tuple (block4 and block5 concatenated in memory; the
-    photos' own extraction info)."""
+    copies, as one ``bottleneck`` tuple: block5 and labels concatenated in memory, block4
+    too only when asked (``block4``: fine-tuning trains block5 from it; 24,000 150x150
+    photos' block4 maps are 4 GB), else None; the photos' own extraction info."""
     parts = [features["train"]] + [features[f"train_augmented_{k}"]
                                    for k in range(1, copies + 1)]
-    return tuple(np.concatenate([part[i] for part in parts]) for i in range(3)) + \
-        (features["train"][3],)
+    joined = [np.concatenate([part[i] for part in parts]) if i or block4 else None
+              for i in range(3)]
+    return (*joined, features["train"][3])
 
 
 def make_head(input_shape, seed):
@@ -274,7 +276,8 @@ def main(argv=None):
                 for copy in range(1, args.augmented_copies + 1):   # its epoch copy - 1
                     features[mode][f"train_augmented_{copy}"] = bottleneck(
                         bottom, top, iterator, mode, args)
-            features[mode]["train"] = training_set(features[mode], args.augmented_copies)
+            features[mode]["train"] = training_set(features[mode], args.augmented_copies,
+                                                   block4=bool(args.fine_tune))
         results["extraction"][mode] = {s: f[3] for s, f in features[mode].items()}
     suffix = f"_aug{args.augmented_copies}" if args.augmented_copies else ""
 

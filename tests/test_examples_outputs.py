@@ -221,3 +221,20 @@ def test_vgg16_weights_from_option_variable_then_keras_folders(tmp_path, monkeyp
     assert example.find_weights(str(in_keras_home))[1] == f"keras/models/{KERAS_WEIGHTS_FILE}"
     with pytest.raises(FileNotFoundError, match="--weights"):
         example.find_weights(str(tmp_path / "missing.h5"))
+
+
+def test_vgg16_training_set_joins_the_photos_and_their_copies():
+    """Photos first, then copy 1, copy 2; block4 (fine-tuning's input) joined only when
+    asked, so a run without fine-tuning does not hold it all in memory."""
+    example = load_example("cats_dogs_vgg16")
+    def part(value, n=2):
+        return (np.full((n, 3, 3, 4), value, np.float32), np.full((n, 2), value, np.float32),
+                np.full(n, value, np.float32), {"images": n, "from": value})
+    features = {"train": part(0), "validation": part(9), "train_augmented_1": part(1),
+                "train_augmented_2": part(2)}
+    block4, block5, labels, info = example.training_set(features, 2)
+    assert block4 is None and info == {"images": 2, "from": 0}
+    np.testing.assert_array_equal(labels, [0, 0, 1, 1, 2, 2])
+    assert block5.shape == (6, 2) and block5[:, 0].tolist() == [0, 0, 1, 1, 2, 2]
+    block4, _, _, _ = example.training_set(features, 1, block4=True)
+    assert block4.shape == (4, 3, 3, 4) and block4[:, 0, 0, 0].tolist() == [0, 0, 1, 1]
